@@ -1,0 +1,1 @@
+"""Task-specific CLI verbs. Each module here defines ``register(subparsers)``; the CLI finds them all."""

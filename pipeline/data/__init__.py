@@ -1,0 +1,1 @@
+"""Dataset readers and preprocessing stages. Nothing here imports models or training."""

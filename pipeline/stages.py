@@ -1,0 +1,84 @@
+"""Cached, resumable preprocessing stages.
+
+A stage is a pure function of (its params, its inputs' content hashes). Its output is a
+folder ``<root>/<name>-<fingerprint>`` built in a temp sibling and renamed into place only
+when complete, with ``manifest.json`` inside. So:
+
+* a rerun with the same params and inputs finds the folder and skips the work;
+* a change to either gives a new fingerprint, hence a rebuild (older builds are pruned);
+* ``force`` rebuilds and swaps the folder atomically;
+* a killed build leaves only a ``.tmp-`` folder, which no reader opens.
+
+Stages import nothing from models or training.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.files import atomic_dir, sha256_json, write_json
+from pipeline.progress import log
+
+# Bump when a stage's output format changes, so old caches are not read by new code.
+STAGE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    path: Path
+    manifest: dict[str, Any]
+    built: bool
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+
+def fingerprint(name: str, params: dict[str, Any], inputs: dict[str, str]) -> str:
+    return sha256_json({"stage": name, "format": STAGE_FORMAT, "params": params, "inputs": inputs})
+
+
+def run_stage(root: Path, name: str, params: dict[str, Any], inputs: dict[str, str],
+              build: Callable[[Path], dict[str, Any]], force: bool = False) -> StageOutput:
+    """Build ``name`` unless an up-to-date build exists.
+
+    ``inputs`` maps input names to content hashes (of files, or of upstream stages'
+    fingerprints). ``build(out_dir)`` writes its files into ``out_dir`` and returns
+    summary statistics, which go into the manifest and are printed.
+    """
+    fp = fingerprint(name, params, inputs)
+    out = Path(root) / f"{name}-{fp[:16]}"
+    manifest_path = out / "manifest.json"
+    if out.is_dir() and manifest_path.is_file() and not force:
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("fingerprint") == fp:
+            log(f"[stage {name}] up to date: {out}")
+            return StageOutput(out, manifest, built=False)
+    started = time.perf_counter()
+    log(f"[stage {name}] building {out}")
+    with atomic_dir(out, replace=True) as tmp:
+        stats = build(tmp)
+        manifest = {"stage": name, "fingerprint": fp, "format": STAGE_FORMAT, "params": params,
+                    "inputs": inputs, "stats": stats,
+                    "seconds": round(time.perf_counter() - started, 2)}
+        write_json(tmp / "manifest.json", manifest)
+    _prune_old_builds(Path(root), name, keep=out)
+    log(f"[stage {name}] done in {manifest['seconds']}s: {_summary(stats)}")
+    return StageOutput(out, manifest, built=True)
+
+
+def _prune_old_builds(root: Path, name: str, keep: Path) -> None:
+    for other in root.glob(f"{name}-*"):
+        if other != keep and other.is_dir() and len(other.name) == len(keep.name):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _summary(stats: dict[str, Any]) -> str:
+    flat = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
+    return ", ".join(f"{k}={v}" for k, v in flat.items()) or "ok"

@@ -1,0 +1,1 @@
+"""Model-agnostic training: the loop, LR schedules, the metrics log."""

@@ -1,0 +1,240 @@
+"""A training loop that knows nothing about the model.
+
+The task hands it a model, a ``loss_fn(model, batch) -> LossOutput``, a ``BatchSource``
+whose epochs are deterministic given (seed, epoch), a ``validate(model)`` callback and
+the metadata that makes checkpoints self-describing. The loop owns the optimizer, LR
+schedule, mixed precision, gradient clipping, logging, early stopping and checkpoints.
+
+Resuming restores model, optimizer, schedule, grad-scaler, RNG state and the position in
+the current epoch, so a run killed mid-epoch continues exactly as if uninterrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+
+from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from pipeline.config import Config
+from pipeline.device import DeviceName, PrecisionName, Runtime
+from pipeline.progress import log
+from pipeline.training.logbook import Logbook
+from pipeline.training.schedule import ScheduleName, lr_multiplier
+
+
+class TrainConfig(Config):
+    """The ``train:`` section."""
+
+    seed: int = 1
+    device: DeviceName = "auto"
+    precision: PrecisionName = "auto"
+    threads: int | None = None
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: ScheduleName = "constant"
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+    min_lr_scale: float = 0.01
+    clip_grad_norm: float | None = 1.0
+    max_epochs: int = 10
+    max_steps: int | None = None
+    validate_every: int | None = None
+    checkpoint_every: int = 500
+    early_stopping_patience: int = 5
+    log_every: int = 50
+
+
+class Batch(Protocol):
+    n_tokens: int
+
+    def to(self, device: torch.device) -> "Batch": ...
+
+
+class BatchSource(Protocol):
+    def epoch(self, epoch: int) -> Sequence[Batch]: ...
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor  # scalar to back-propagate (already normalised)
+    n_tokens: int
+    extras: dict[str, float] | None = None
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_score: float | None = None
+    bad_validations: int = 0
+    lr_scale: float = 1.0
+    stopped_early: bool = False
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, runtime: Runtime, model: torch.nn.Module,
+                 loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
+                 validate: Callable[[torch.nn.Module], dict[str, float]] | None, run_dir: Path,
+                 meta: dict[str, Any], score_name: str = "score", higher_is_better: bool = True,
+                 on_step: Callable[[int], None] | None = None):
+        self.cfg, self.runtime, self.model = cfg, runtime, model.to(runtime.device)
+        self.loss_fn, self.batches, self.validate_fn = loss_fn, batches, validate
+        self.run_dir, self.meta = Path(run_dir), meta
+        self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.logbook = Logbook(self.run_dir)
+        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        schedule = lr_multiplier(cfg.schedule, cfg.warmup_steps, cfg.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: schedule(step) * self.state.lr_scale)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_grad_scaler)
+        self.state = TrainState()
+
+    # ---- checkpoints -------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.ckpt_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.ckpt_dir / "best.pt"
+
+    def _train_state(self) -> dict[str, Any]:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng}
+
+    def save_last(self) -> None:
+        save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
+
+    def resume(self) -> bool:
+        if not self.last_path.exists():
+            return False
+        ckpt = load_checkpoint(self.last_path)
+        self.model.load_state_dict(ckpt.model)
+        train = ckpt.train
+        self.state = TrainState(**train["state"])
+        self.optimizer.load_state_dict(train["optimizer"])
+        self.scheduler.load_state_dict(train["scheduler"])
+        self.scaler.load_state_dict(train["scaler"])
+        torch.set_rng_state(train["rng"]["cpu"])
+        if "cuda" in train["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(train["rng"]["cuda"])
+        self.logbook.truncate_after(self.state.step)
+        log(f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
+            f"batch {self.state.batch_in_epoch})")
+        return True
+
+    # ---- loop --------------------------------------------------------------------
+    def fit(self, resume: bool = True) -> TrainState:
+        if not (resume and self.resume()):
+            torch.manual_seed(self.cfg.seed)
+        cfg, state = self.cfg, self.state
+        while state.epoch < cfg.max_epochs and not self._should_stop():
+            batches = self.batches.epoch(state.epoch)
+            meter = _Meter()
+            while state.batch_in_epoch < len(batches) and not self._should_stop():
+                meter.add(self._train_step(batches[state.batch_in_epoch]))
+                state.step += 1
+                state.batch_in_epoch += 1
+                self._after_step(meter)
+            if state.batch_in_epoch >= len(batches):
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                if cfg.validate_every is None:
+                    self._validate()
+        if self.validate_fn is not None and state.best_score is None:
+            self._validate()
+        self.save_last()
+        self.logbook.plot()
+        return state
+
+    def _should_stop(self) -> bool:
+        max_steps = self.cfg.max_steps
+        return self.state.stopped_early or (max_steps is not None and self.state.step >= max_steps)
+
+    def _after_step(self, meter: "_Meter") -> None:
+        cfg, step = self.cfg, self.state.step
+        if step % cfg.log_every == 0:
+            row = meter.flush()
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            self.logbook.write("train", step, epoch=self.state.epoch, **row)
+            log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f} ppl {row['ppl']:.1f} "
+                f"{row['tokens_per_s']:.0f} tok/s lr {row['lr']:.2e}")
+        if cfg.validate_every and step % cfg.validate_every == 0:
+            self._validate()
+        if step % cfg.checkpoint_every == 0:
+            self.save_last()
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def _train_step(self, batch: Batch) -> tuple[float, int]:
+        self.model.train()
+        batch = batch.to(self.runtime.device)
+        with self.runtime.autocast():
+            out = self.loss_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        if self.cfg.clip_grad_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(out.loss.detach()) * out.n_tokens, out.n_tokens
+
+    def _validate(self) -> None:
+        if self.validate_fn is None:
+            return
+        state, cfg = self.state, self.cfg
+        self.model.eval()
+        with torch.no_grad(), self.runtime.autocast():
+            scores = self.validate_fn(self.model)
+        score = scores[self.score_name]
+        better = state.best_score is None or (
+            score > state.best_score if self.higher_is_better else score < state.best_score)
+        if better:
+            state.best_score, state.bad_validations = score, 0
+            save_checkpoint(self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step},
+                                                       self.model.state_dict()))
+        else:
+            state.bad_validations += 1
+            if state.bad_validations % cfg.plateau_patience == 0:
+                state.lr_scale = max(state.lr_scale * cfg.plateau_factor, cfg.min_lr_scale)
+            if state.bad_validations >= cfg.early_stopping_patience:
+                state.stopped_early = True
+        self.logbook.write("valid", state.step, epoch=state.epoch, **scores)
+        self.logbook.plot()
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        log(f"validation at step {state.step}: {shown}{' (best)' if better else ''}")
+
+
+class _Meter:
+    """Token-weighted running loss and throughput between two log lines."""
+
+    def __init__(self) -> None:
+        self.loss_sum, self.tokens, self.start = 0.0, 0, time.perf_counter()
+
+    def add(self, item: tuple[float, int]) -> None:
+        self.loss_sum += item[0]
+        self.tokens += item[1]
+
+    def flush(self) -> dict[str, float]:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        loss = self.loss_sum / max(self.tokens, 1)
+        row = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens_per_s": self.tokens / elapsed}
+        self.loss_sum, self.tokens, self.start = 0.0, 0, time.perf_counter()
+        return row
