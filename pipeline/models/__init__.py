@@ -1,0 +1,1 @@
+"""Model components. Nothing here imports training, serving or the CLI."""

@@ -1,0 +1,170 @@
+"""Greedy and batched beam search over the shared ``Decoder.step``.
+
+Both decode many examples at once and return, per example, a ranked list of
+:class:`Hypothesis`. ``max_output_len`` (int or (B,) tensor) caps each example's output;
+at that length ``</s>`` is forced, so every hypothesis ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pipeline.models.decoder import Decoder, DecoderState, EncoderOutput
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without <s> and </s>
+    score: float  # sum of log-probabilities (divided by the length penalty for beam search)
+    attention: torch.Tensor | None  # (T, S) rows for each output token and </s>
+
+
+@dataclass
+class SearchResult:
+    hypotheses: list[list[Hypothesis]]  # per example, best first
+
+    def best_tokens(self) -> list[list[int]]:
+        return [hyps[0].tokens for hyps in self.hypotheses]
+
+
+def _max_lengths(max_output_len: int | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    if isinstance(max_output_len, int):
+        return torch.full((batch,), max_output_len, dtype=torch.long, device=device)
+    return max_output_len.to(device=device, dtype=torch.long)
+
+
+def _force_eos(log_probs: torch.Tensor, at_limit: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Rows whose length limit is reached may only emit </s>."""
+    if not bool(at_limit.any()):
+        return log_probs
+    forced = torch.full_like(log_probs, float("-inf"))
+    forced[:, eos_id] = 0.0
+    return torch.where(at_limit[:, None], forced, log_probs)
+
+
+@torch.no_grad()
+def greedy_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int,
+                  max_output_len: int | torch.Tensor) -> SearchResult:
+    batch, device = enc.summary.size(0), enc.summary.device
+    limits = _max_lengths(max_output_len, batch, device)
+    state = decoder.init_state(enc)
+    prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    scores = torch.zeros(batch, device=device)
+    tokens, weights = [], []
+    for t in range(int(limits.max()) + 1):
+        out = decoder.step(prev, state, enc)
+        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits <= t, eos_id)
+        best_lp, prev = log_probs.max(dim=-1)  # (B,)
+        scores += torch.where(finished, torch.zeros_like(best_lp), best_lp)
+        prev = prev.masked_fill(finished, eos_id)
+        tokens.append(prev)
+        weights.append(out.attention)
+        finished |= prev == eos_id
+        state = out.state
+        if bool(finished.all()):
+            break
+    token_matrix = torch.stack(tokens, dim=1).tolist()  # (B, T)
+    attention = torch.stack(weights, dim=1) if weights[0] is not None else None  # (B, T, S)
+    hypotheses = []
+    for b, row in enumerate(token_matrix):
+        length = row.index(eos_id) if eos_id in row else len(row)
+        att = attention[b, : length + 1, : int(enc.mask[b].sum())].cpu() if attention is not None else None
+        hypotheses.append([Hypothesis(row[:length], float(scores[b]), att)])
+    return SearchResult(hypotheses)
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + |Y|) / 6)^α (Wu et al. 2016, §7)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@dataclass
+class _Beams:
+    """Alive hypotheses of B examples × K beams, flattened to B·K rows."""
+
+    scores: torch.Tensor  # (B, K) cumulative log-probabilities
+    tokens: torch.Tensor  # (B·K, t) emitted tokens so far
+    attention: torch.Tensor | None  # (B·K, t, S)
+    state: DecoderState
+
+
+@torch.no_grad()
+def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, beam_size: int,
+                max_output_len: int | torch.Tensor, length_penalty_alpha: float = 0.0,
+                n_best: int = 1) -> SearchResult:
+    """Batched beam search. An example is done once it has ``beam_size`` finished hypotheses
+    (only </s> continuations ranked within the top ``beam_size`` finish, as in fairseq);
+    with ``beam_size`` 1 this is exactly greedy search."""
+    if n_best > beam_size:
+        raise ValueError(f"n_best ({n_best}) cannot exceed beam_size ({beam_size})")
+    batch, device, k = enc.summary.size(0), enc.summary.device, beam_size
+    limits = _max_lengths(max_output_len, batch, device)
+    rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B·K,) example of each row
+    enc = enc.select(rows)
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # only the first beam is alive at the start, so beams do not start as copies
+    beams = _Beams(scores, torch.empty(batch * k, 0, dtype=torch.long, device=device), None,
+                   decoder.init_state(enc))
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
+    for t in range(int(limits.max()) + 1):
+        out = decoder.step(prev, beams.state, enc)
+        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits[rows] <= t, eos_id)
+        cand_scores, cand_beam, cand_token = _expand(beams.scores, log_probs, k)
+        _finish(finished, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
+                length_penalty_alpha)
+        if all(len(f) >= k for f in finished):
+            break
+        beams, prev = _prune(beams, out, cand_scores, cand_beam, cand_token, eos_id, k)
+    return SearchResult([_rank(hyps, n_best, enc.mask[b * k]) for b, hyps in enumerate(finished)])
+
+
+def _expand(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
+    """Top 2K continuations per example: scores (B, 2K), source beam (B, 2K), token (B, 2K)."""
+    batch, vocab = scores.size(0), log_probs.size(-1)
+    total = scores[:, :, None] + log_probs.view(batch, k, vocab)  # (B, K, V)
+    top_scores, top_index = total.view(batch, k * vocab).topk(min(2 * k, k * vocab), dim=1)
+    return top_scores, top_index // vocab, top_index % vocab
+
+
+def _finish(finished, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k, alpha):
+    """Move </s> continuations ranked within the top K of not-yet-done examples to ``finished``."""
+    is_eos = (cand_token[:, :k] == eos_id) & torch.isfinite(cand_scores[:, :k])
+    for b, j in is_eos.nonzero().tolist():
+        if len(finished[b]) >= k:
+            continue
+        row = b * k + int(cand_beam[b, j])
+        tokens = beams.tokens[row].tolist()
+        attention = None
+        if step_attention is not None:
+            last = step_attention[row][None]  # (1, S)
+            attention = last if beams.attention is None else torch.cat([beams.attention[row], last])
+        raw = float(cand_scores[b, j])
+        finished[b].append(Hypothesis(tokens, raw / length_penalty(len(tokens) + 1, alpha), attention))
+
+
+def _prune(beams: _Beams, out, cand_scores, cand_beam, cand_token, eos_id: int, k: int):
+    """Keep the K best non-</s> continuations per example and reorder all per-row state."""
+    batch = cand_scores.size(0)
+    alive = cand_scores.masked_fill(cand_token == eos_id, float("-inf"))
+    scores, pick = alive.topk(k, dim=1)  # (B, K), sorted
+    source = (torch.arange(batch, device=scores.device)[:, None] * k + cand_beam.gather(1, pick)).view(-1)
+    new_tokens = cand_token.gather(1, pick).view(-1)  # (B·K,)
+    tokens = torch.cat([beams.tokens[source], new_tokens[:, None]], dim=1)
+    attention = None
+    if out.attention is not None:
+        step = out.attention[source][:, None]  # (B·K, 1, S)
+        attention = step if beams.attention is None else torch.cat([beams.attention[source], step], dim=1)
+    return _Beams(scores, tokens, attention, out.state.select(source)), new_tokens
+
+
+def _rank(hyps: list[Hypothesis], n_best: int, mask: torch.Tensor) -> list[Hypothesis]:
+    ranked = sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best]
+    src_len = int(mask.sum())
+    for h in ranked:
+        if h.attention is not None:
+            h.attention = h.attention[:, :src_len].cpu()
+    return ranked
