@@ -93,13 +93,13 @@ class Trainer:
         self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.logbook = Logbook(self.run_dir)
+        self.state = TrainState()  # before LambdaLR, whose constructor already calls the lambda
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         schedule = lr_multiplier(cfg.schedule, cfg.warmup_steps, cfg.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: schedule(step) * self.state.lr_scale)
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_grad_scaler)
-        self.state = TrainState()
 
     # ---- checkpoints -------------------------------------------------------------
     @property
