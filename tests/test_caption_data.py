@@ -60,3 +60,41 @@ def test_shared_copy_has_official_splits():
     assert {s: len(v) for s, v in ds.splits.items()} == {"train": 6000, "dev": 1000, "test": 1000}
     assert all(len(ds.captions[i]) == 5 for s in ds.splits.values() for i in s)
     assert not set(ds.splits["train"]) & set(ds.splits["test"])
+
+
+def test_coco_round_trip(tmp_path):
+    from pipeline.data.coco import load_coco, load_coco_captions, write_coco_annotations, write_coco_results
+    from pipeline.data.flickr8k import CaptionedImage
+
+    examples = [CaptionedImage(f"{1000 + i}_x.jpg", tmp_path / f"{1000 + i}_x.jpg",
+                               tuple(f"ref {k} , for image {i}" for k in range(5))) for i in range(3)]
+    gt = write_coco_annotations(tmp_path / "captions_test.json", examples)
+    ids = {img["file_name"]: img["id"] for img in gt["images"]}
+    assert ids == {"1000_x.jpg": 1000, "1001_x.jpg": 1001, "1002_x.jpg": 1002}
+    predictions = {ex.image_id: f"a guess for {ex.image_id}" for ex in examples}
+    write_coco_results(tmp_path / "results.json", predictions, ids)
+
+    coco = load_coco(tmp_path / "captions_test.json")
+    res = coco.loadRes(str(tmp_path / "results.json"))
+    assert sorted(res.getImgIds()) == [1000, 1001, 1002]
+    assert {res.imgs[i]["file_name"]: res.imgToAnns[i][0]["caption"] for i in res.getImgIds()} == predictions
+    assert [a["caption"] for a in coco.imgToAnns[1001]] == list(examples[1].captions)
+    # ... and back into our rows: same names, captions, order.
+    (tmp_path / "images").mkdir()
+    again = load_coco_captions(tmp_path / "captions_test.json", tmp_path / "images")
+    assert [(e.image_id, e.captions) for e in again] == [(e.image_id, e.captions) for e in examples]
+
+
+def test_coco_ids_fall_back_to_order_when_prefixes_clash():
+    from pipeline.data.coco import image_ids
+
+    assert image_ids(["a.jpg", "b.jpg"]) == {"a.jpg": 1, "b.jpg": 2}
+    assert image_ids(["12_a.jpg", "12_b.jpg"]) == {"12_a.jpg": 1, "12_b.jpg": 2}
+
+
+def test_coco_bad_file_is_clear(tmp_path):
+    from pipeline.data.coco import load_coco
+
+    (tmp_path / "bad.json").write_text('{"images": 3}')
+    with pytest.raises(PipelineError, match="not a COCO caption file"):
+        load_coco(tmp_path / "bad.json")
