@@ -1,0 +1,43 @@
+"""The image datasets as float tensors in the pixel box [0, 1], channels first — the one layout attacks,
+classifiers and GAN metrics share. Reading the files is :mod:`pipeline.data.vision`'s job."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+DatasetName = Literal["mnist", "cifar10"]
+MNIST_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
+
+
+def image_shape(dataset: DatasetName) -> tuple[int, int, int]:
+    return (1, 28, 28) if dataset == "mnist" else (3, 32, 32)
+
+
+def class_names(dataset: DatasetName) -> tuple[str, ...]:
+    from pipeline.data.vision import CIFAR10_CLASSES
+
+    return MNIST_CLASSES if dataset == "mnist" else CIFAR10_CLASSES
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, C) → float (N, C, H, W) in [0, 1]."""
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[:, None]  # (N, 1, H, W)
+    else:
+        array = array.transpose(0, 3, 1, 2)  # (N, C, H, W)
+    return torch.from_numpy(np.array(array)).float().div_(255.0)  # a copy: readers may return read-only memmaps
+
+
+def load_images(dataset: DatasetName, split: Literal["train", "test"], root: str | None = None,
+                stages_dir: str = "data/stages", limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    from pipeline.data.vision import load_cifar10, load_mnist
+
+    reader = load_mnist if dataset == "mnist" else load_cifar10
+    images, labels = reader(split, root=root, stages_dir=stages_dir)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return to_tensor(images), torch.from_numpy(np.asarray(labels, dtype=np.int64))
