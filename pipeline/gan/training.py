@@ -83,8 +83,8 @@ def gan_step(players: GanPlayers, opt_g: torch.optim.Optimizer, opt_d: torch.opt
     g_loss.backward()
     g_grad = torch.sqrt(sum(p.grad.pow(2).sum() for p in G.parameters() if p.grad is not None))
     opt_g.step()
-    return {"d_loss": float(d_loss), "g_loss": float(g_loss), "d_real": float(real_logits.sigmoid().mean()),
-            "d_fake": float(fake_logits.sigmoid().mean()), "g_grad_norm": float(g_grad)}
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": real_logits.detach().sigmoid().mean().item(),
+            "d_fake": fake_logits.detach().sigmoid().mean().item(), "g_grad_norm": g_grad.item()}
 
 
 class GanTrainer:
