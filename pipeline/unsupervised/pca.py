@@ -1,0 +1,86 @@
+"""PCA two ways: closed form (eigendecomposition of the covariance), and a linear autoencoder
+trained by gradient descent on ‖x − VVᵀx‖², whose optimum spans the same subspace
+(Baldi & Hornik 1989; Bourlard & Kamp 1988).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.unsupervised.output import AutoencoderOutput
+
+
+@dataclass(frozen=True)
+class PCA:
+    """Principal subspace of centred data: ``components`` (D, k) orthonormal columns, by decreasing variance."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (D, k)
+    explained_variance: np.ndarray  # (k,)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, code_size: int, chunk: int = 8192) -> PCA:
+        """``x`` (N, D) → the top ``code_size`` eigenvectors of its covariance (float64, chunked)."""
+        n, dim = x.shape
+        if not 0 < code_size <= dim:
+            raise ValueError(f"code_size must be in 1..{dim}, got {code_size}")
+        mean = np.zeros(dim)
+        for start in range(0, n, chunk):
+            mean += x[start:start + chunk].astype(np.float64).sum(0)
+        mean /= n
+        cov = np.zeros((dim, dim))
+        for start in range(0, n, chunk):
+            block = x[start:start + chunk].astype(np.float64) - mean
+            cov += block.T @ block
+        cov /= max(n - 1, 1)
+        values, vectors = np.linalg.eigh(cov)  # ascending
+        order = np.argsort(values)[::-1][:code_size]
+        return cls(mean, vectors[:, order], values[order])
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) @ self.components  # (N, k)
+
+    def decode(self, code: np.ndarray) -> np.ndarray:
+        return code @ self.components.T + self.mean  # (N, D)
+
+    def reconstruction_mse(self, x: np.ndarray, chunk: int = 4096) -> float:
+        """Mean squared error per input dimension on ``x`` (N, D)."""
+        total = 0.0
+        for start in range(0, len(x), chunk):
+            block = x[start:start + chunk].astype(np.float64)
+            total += float(((self.decode(self.encode(block)) - block) ** 2).sum())
+        return total / x.size
+
+
+class LinearAutoencoder(nn.Module):
+    """x̂ = VVᵀ(x − μ) + μ with tied weights V (D, k): PCA as a network with one linear code layer."""
+
+    def __init__(self, input_size: int, code_size: int, mean: torch.Tensor | None = None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(input_size, code_size) / input_size ** 0.5)  # V
+        self.register_buffer("mean", torch.zeros(input_size) if mean is None else mean.float().clone())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(1) - self.mean) @ self.weight  # (B, k)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return code @ self.weight.T + self.mean  # (B, D)
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)
+
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+        code = self.encode(x)
+        return AutoencoderOutput(self.decode(code).view_as(x), code, code)
+
+
+def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Principal angles (radians, ascending) between the column spans of ``a`` (D, k) and ``b`` (D, l)."""
+    qa, _ = np.linalg.qr(a)
+    qb, _ = np.linalg.qr(b)
+    cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)
+    return np.sort(np.arccos(np.clip(cosines, -1.0, 1.0)))

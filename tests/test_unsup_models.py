@@ -1,0 +1,105 @@
+"""PCA ↔ linear autoencoder, the autoencoder variants, binary codes and sparsity penalties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from pipeline.unsupervised.autoencoder import AutoencoderConfig, SparsityConfig, build_autoencoder
+from pipeline.unsupervised.binary_codes import CodeLayer, pack_bits, to_bits
+from pipeline.unsupervised.pca import PCA, LinearAutoencoder, principal_angles
+from pipeline.unsupervised.sparsity import sparsity_penalty
+
+
+def _low_rank_data(n=1000, dim=12, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    scales = np.array([5.0, 4.0, 3.0] + [0.3] * (dim - 3))  # a clear gap after 3 components
+    return (rng.normal(size=(n, dim)) * scales) @ basis.T + rng.normal(size=dim)
+
+
+def test_pca_matches_sklearn():
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    x = _low_rank_data()
+    ours, ref = PCA.fit(x, 3), SklearnPCA(3).fit(x)
+    assert principal_angles(ours.components, ref.components_.T).max() < 1e-6
+    np.testing.assert_allclose(ours.explained_variance, ref.explained_variance_, rtol=1e-6)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny full-batch loops are dominated by thread hand-offs on a busy machine; run them on one."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_linear_autoencoder_finds_the_pca_subspace(one_thread):
+    x = _low_rank_data()
+    pca = PCA.fit(x, 3)
+    torch.manual_seed(0)
+    data = torch.tensor(x, dtype=torch.float32)
+    model = LinearAutoencoder(12, 3, mean=data.mean(0))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(500):  # full-batch gradient descent on ‖x − VVᵀx‖²
+        loss = ((model(data).reconstruction - data) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    angles = principal_angles(model.weight.detach().double().numpy(), pca.components)
+    assert angles.max() < 0.02  # radians
+    with torch.no_grad():
+        ae_mse = float(((model(data).reconstruction - data) ** 2).mean())
+    assert ae_mse == pytest.approx(pca.reconstruction_mse(x), rel=0.01)
+
+
+@pytest.mark.parametrize("kind,shape", [("deep", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
+                                        ("linear", (3, 32, 32))])
+def test_autoencoder_shapes(kind, shape):
+    model = build_autoencoder(AutoencoderConfig(kind=kind, code_size=16, hidden=[32], channels=[8, 16]), shape)
+    x = torch.rand(5, *shape)
+    with torch.no_grad():
+        out = model(x)
+    assert out.reconstruction.shape == x.shape and out.code.shape == (5, 16)
+    if kind != "linear":
+        assert 0 <= float(out.reconstruction.min()) and float(out.reconstruction.max()) <= 1
+
+
+@pytest.mark.parametrize("kind", ["deep", "conv"])
+@pytest.mark.parametrize("bits", [32, 256])
+def test_binary_codes_are_exact_bits(kind, bits):
+    cfg = AutoencoderConfig(kind=kind, code_size=bits, hidden=[64], channels=[8, 16], code="binary", noise_std=4.0)
+    model = build_autoencoder(cfg, (3, 32, 32)).eval()
+    x = torch.rand(6, 3, 32, 32)
+    code = model(x).code
+    assert code.shape == (6, bits) and set(code.unique().tolist()) <= {0.0, 1.0}
+    packed = pack_bits(to_bits(model.encode_pre(x)).numpy())
+    assert packed.shape == (6, bits // 8) and packed.dtype == np.uint8
+    np.testing.assert_array_equal(np.unpackbits(packed, axis=1), code.numpy().astype(np.uint8))
+
+
+def test_binary_code_layer_is_noisy_logistic_in_training():
+    layer = CodeLayer("binary", noise_std=4.0).train()
+    pre = torch.zeros(2000, 8)
+    out = layer(pre)
+    assert 0 < float(out.min()) and float(out.max()) < 1 and float(out.std()) > 0.3  # noise saturates units
+
+
+def test_sparsity_penalties():
+    code = torch.tensor([[0.0, 0.5], [1.0, -0.5]])
+    assert float(sparsity_penalty(code, "l1")) == pytest.approx(1.0)  # (0.5 + 1.5) / 2
+    rho = torch.full((10, 4), 0.05)
+    assert float(sparsity_penalty(rho, "kl", target=0.05)) == pytest.approx(0.0, abs=1e-6)
+    dense = torch.full((10, 4), 0.5)
+    expected = 4 * (0.05 * np.log(0.05 / 0.5) + 0.95 * np.log(0.95 / 0.5))
+    assert float(sparsity_penalty(dense, "kl", target=0.05)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_sparsity_needs_logistic_codes():
+    assert AutoencoderConfig(code="sigmoid", sparsity=SparsityConfig(kind="kl", weight=0.1)).sparsity.kind == "kl"
+    with pytest.raises(ValidationError, match="logistic code units"):
+        AutoencoderConfig(code="linear", sparsity=SparsityConfig(kind="kl", weight=0.1))
