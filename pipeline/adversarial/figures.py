@@ -1,0 +1,61 @@
+"""The lecture's "fooling a deep network" picture: original (class, confidence) + magnified ΔI =
+adversarial (class, confidence), one row per attack target (Szegedy et al. 2013, Fig. 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipeline.files import atomic_path
+
+
+@dataclass(frozen=True)
+class AttackPanel:
+    adversarial: torch.Tensor  # (C, H, W) in [0, 1]
+    label: str  # e.g. "target goldfish (Szegedy)"
+
+
+def _as_image(x: torch.Tensor):
+    x = x.detach().cpu().clamp(0, 1)
+    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+
+
+def _verdict(model: torch.nn.Module, x: torch.Tensor, classes: tuple[str, ...]) -> str:
+    with torch.no_grad():
+        probs = model(x[None]).softmax(1)[0]
+    conf, idx = probs.max(0)
+    return f"{classes[int(idx)]} ({float(conf):.1%})"
+
+
+def fooling_figure(model: torch.nn.Module, image: torch.Tensor, panels: list[AttackPanel],
+                   classes: tuple[str, ...], path: str | Path) -> Path:
+    """Rows: original | ΔI magnified to the full grey range | adversarial, with class and confidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model.eval()
+    fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels)), squeeze=False)
+    grey = "gray" if image.shape[0] == 1 else None
+    for row, panel in zip(axes, panels):
+        delta = panel.adversarial - image
+        scale = float(delta.abs().max().clamp_min(1e-12))
+        magnified = 0.5 + 0.5 * delta / scale  # ΔI · (0.5 / max|ΔI|) around mid-grey
+        row[0].imshow(_as_image(image), cmap=grey, vmin=0, vmax=1)
+        row[0].set_title(f"original\n{_verdict(model, image, classes)}", fontsize=9)
+        row[1].imshow(_as_image(magnified), cmap=grey, vmin=0, vmax=1)
+        row[1].set_title(f"+ ΔI ×{0.5 / scale:.0f}\nL2 {float(delta.norm()):.3f}, "
+                         f"L∞ {float(delta.abs().max()):.3f}", fontsize=9)
+        row[2].imshow(_as_image(panel.adversarial), cmap=grey, vmin=0, vmax=1)
+        row[2].set_title(f"= {panel.label}\n{_verdict(model, panel.adversarial, classes)}", fontsize=9)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,83 @@
+"""``pipeline attack IMAGE --target CLASS``: fool one of the project's classifiers on one image and draw
+the lecture's picture (original + magnified ΔI = adversarial)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("attack", help="targeted/untargeted adversarial example for one image, as a PNG")
+    p.add_argument("image", help="an image file, or test:N for the N-th test image of the classifier's dataset")
+    p.add_argument("--checkpoint", required=True, help="a classifier checkpoint (task: classifier)")
+    p.add_argument("--target", nargs="+", help="target class name(s) or index(es); one figure row each. "
+                                              "Omit for an untargeted attack")
+    p.add_argument("--method", choices=["szegedy", "fgsm", "pgd"], default="szegedy")
+    p.add_argument("--epsilon", type=float, default=8 / 255, help="L∞ budget of fgsm/pgd (pixel box [0, 1])")
+    p.add_argument("--out", default="data/figures/attack.png", help="PNG to write")
+    p.set_defaults(func=run)
+
+
+def _class_index(name: str, classes: tuple[str, ...]) -> int:
+    if name in classes:
+        return classes.index(name)
+    if name.isdigit() and int(name) < len(classes):
+        return int(name)
+    raise PipelineError(f"unknown class {name!r}; this classifier knows: {', '.join(classes)} (or 0..{len(classes) - 1})")
+
+
+def load_input(spec: str, meta: dict):
+    """``test:N`` or an image file → (C, H, W) in [0, 1], resized to the classifier's input, and its label."""
+    import numpy as np
+
+    from pipeline.adversarial.datasets import load_images, to_tensor
+
+    shape = tuple(meta["image_shape"])
+    if spec.startswith("test:"):
+        index = int(spec.split(":", 1)[1])
+        images, labels = load_images(meta["dataset"], "test", meta["config"]["data"]["root"],
+                                     meta["config"]["run"]["stages"])
+        if not 0 <= index < len(images):
+            raise PipelineError(f"test index {index} out of range 0..{len(images) - 1}")
+        return images[index], int(labels[index])
+    from pipeline.data.images import load_rgb
+
+    image = load_rgb(Path(spec)).resize((shape[2], shape[1]))
+    array = np.asarray(image.convert("L") if shape[0] == 1 else image, dtype=np.uint8)
+    return to_tensor(array[None])[0], None
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from pipeline.adversarial.attacks import fgsm, pgd
+    from pipeline.adversarial.classifiers import classifier_from_checkpoint
+    from pipeline.adversarial.figures import AttackPanel, fooling_figure
+    from pipeline.adversarial.szegedy import szegedy_attack
+
+    model, meta = classifier_from_checkpoint(args.checkpoint)
+    classes = tuple(meta["classes"])
+    image, label = load_input(args.image, meta)
+    with torch.no_grad():
+        predicted = int(model(image[None]).argmax(1))
+    source = torch.tensor([label if label is not None else predicted])
+    targets = [_class_index(t, classes) for t in args.target] if args.target else [None]
+    panels = []
+    for target in targets:
+        target_t = None if target is None else torch.tensor([target])
+        if args.method == "szegedy":
+            if target_t is None:
+                raise PipelineError("the Szegedy attack is targeted: give --target CLASS")
+            adv = szegedy_attack(model, image[None], target_t).adversarial[0]
+        elif args.method == "fgsm":
+            adv = fgsm(model, image[None], source, args.epsilon, target=target_t)[0]
+        else:
+            adv = pgd(model, image[None], source, args.epsilon, 2.5 * args.epsilon / 40, 40, target=target_t)[0]
+        name = "untargeted" if target is None else f"target {classes[target]}"
+        panels.append(AttackPanel(adv, f"{name} ({args.method})"))
+    out = fooling_figure(model, image, panels, classes, args.out)
+    print(f"wrote {out}")
+    return 0
