@@ -115,8 +115,12 @@ def image_inputs_hash(paths: Sequence[Path]) -> str:
 
 
 def build_image_stage(stage_root: Path, splits: Mapping[str, Sequence[Path]], cfg: ImageConfig,
-                      force: bool = False) -> StageOutput:
-    """Decode and resize each split's images into ``<split>.npy`` (uint8, N x H x W x 3) + names."""
+                      force: bool = False, name: str = "images") -> StageOutput:
+    """Decode and resize each split's images into ``<split>.npy`` (uint8, N x H x W x 3) + names.
+
+    ``name`` should differ between datasets and sizes that live side by side: a new build
+    prunes older builds of the same name.
+    """
     inputs = {split: image_inputs_hash(paths) for split, paths in splits.items()}
 
     def build(out: Path) -> dict:
@@ -135,7 +139,7 @@ def build_image_stage(stage_root: Path, splits: Mapping[str, Sequence[Path]], cf
             del array
         return stats
 
-    return run_stage(Path(stage_root), "images", cfg.to_dict(), inputs, build, force)
+    return run_stage(Path(stage_root), name, cfg.to_dict(), inputs, build, force)
 
 
 def open_split(stage: StageOutput, split: str) -> np.ndarray:

@@ -1,0 +1,119 @@
+"""Pixels in, captions out: decode → resize → image encoder → shared greedy/beam search → words.
+
+Usable without any training code (the serving layer and the ``caption`` command use it)::
+
+    captioner = Captioner.from_checkpoint("data/runs/caption_flickr8k/checkpoints/best.pt")
+    [result] = captioner.caption([PIL.Image.open("dog.jpg")], beam_size=3, return_attention=True)
+    result.text, result.attention_grids()   # "a dog runs through the grass", (T+1, H', W')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.config import Config
+from pipeline.data.images import ImageConfig, load_rgb, prepare_image, to_float
+from pipeline.data.vocabulary import UNK, Vocabulary
+from pipeline.device import Runtime, resolve_runtime
+from pipeline.errors import PipelineError
+from pipeline.models.captioner import CaptionModelConfig, build_caption_model
+from pipeline.models.seq2seq import EncoderDecoder
+from pipeline.search import Hypothesis, SearchResult, beam_search, greedy_search
+
+
+class CaptionSearchConfig(Config):
+    """The ``search:`` section of a captioning config."""
+
+    beam_size: int = 3  # default beam for evaluate / caption (1 = greedy)
+    length_penalty: float = 0.0  # GNMT alpha; 0 = raw log-probability (the captioning literature's default)
+    max_output_len: int = 20  # words per caption at most (</s> is forced after them)
+    batch_size: int = 50  # images decoded together
+
+
+@dataclass
+class Caption:
+    text: str
+    words: list[str]  # the generated tokens (one per attention row; may include <unk>)
+    score: float
+    attention: list[list[float]] | None = None  # (len(words) + 1, H'·W'), last row for </s>
+    grid: tuple[int, int] | None = None  # (H', W') to reshape an attention row into a map
+    alternatives: list[str] = field(default_factory=list)  # n-best after the first
+
+    def attention_grids(self) -> np.ndarray | None:
+        """(len(words) + 1, H', W') attention maps, or None for a model without attention."""
+        if self.attention is None or self.grid is None:
+            return None
+        return np.asarray(self.attention, dtype=np.float32).reshape(-1, *self.grid)
+
+
+class Captioner:
+    def __init__(self, model: EncoderDecoder, vocab: Vocabulary, images: ImageConfig, search: CaptionSearchConfig,
+                 runtime: Runtime, meta: dict | None = None):
+        self.model = model.to(runtime.device).eval()
+        self.vocab, self.images, self.search, self.runtime = vocab, images, search, runtime
+        self.meta = meta or {}
+        self.grid = model.encoder.grid_shape(images.size)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Captioner":
+        ckpt = load_checkpoint(path)
+        if ckpt.task != "captioning":
+            raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a captioning one")
+        cfg = ckpt.meta["config"]
+        vocab = Vocabulary.from_json(ckpt.meta["vocab"])
+        model = build_caption_model(CaptionModelConfig.model_validate(cfg["model"]), len(vocab), load_init=False)
+        model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
+        runtime = resolve_runtime(device, "fp32", threads)
+        return cls(model, vocab, ImageConfig.model_validate(cfg["data"]["images"]),
+                   CaptionSearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta)
+
+    @property
+    def has_attention(self) -> bool:
+        return self.model.decoder.attention is not None
+
+    @torch.no_grad()
+    def caption_tensors(self, images: torch.Tensor, beam_size: int | None = None, n_best: int = 1) -> SearchResult:
+        """images (B, 3, H, W) float in [0, 1], already resized → ranked hypotheses per image."""
+        beam_size = beam_size or self.search.beam_size
+        images = images.to(self.runtime.device)
+        with self.runtime.autocast():
+            enc = self.model.encode(images=images)
+            bos, eos, limit = self.vocab.bos_id, self.vocab.eos_id, self.search.max_output_len
+            if beam_size == 1 and n_best == 1:
+                return greedy_search(self.model.decoder, enc, bos, eos, limit)
+            return beam_search(self.model.decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty,
+                               n_best)
+
+    def text(self, ids: Sequence[int]) -> str:
+        """Output text; a generated <unk> is dropped (no reader or scorer can use it)."""
+        return " ".join(w for w in self.vocab.decode(ids) if w != UNK)
+
+    def preprocess(self, images: Sequence) -> torch.Tensor:
+        """PIL images / paths / bytes → (B, 3, H, W) float; bad input raises one PipelineError."""
+        arrays = [prepare_image(load_rgb(image), self.images.size, self.images.resize) for image in images]
+        return to_float(torch.from_numpy(np.stack(arrays)))
+
+    def caption(self, images: Sequence, beam_size: int | None = None, n_best: int = 1,
+                return_attention: bool = False) -> list[Caption]:
+        """Caption each image (PIL image, path or encoded bytes), in input order."""
+        out: list[Caption] = []
+        size = self.search.batch_size
+        for start in range(0, len(images), size):
+            result = self.caption_tensors(self.preprocess(images[start:start + size]), beam_size, n_best)
+            out.extend(self._to_caption(hyps, return_attention) for hyps in result.hypotheses)
+        return out
+
+    def _to_caption(self, hyps: list[Hypothesis], return_attention: bool) -> Caption:
+        best = hyps[0]
+        words = self.vocab.decode(best.tokens)  # one per attention row, <unk> kept
+        attention = None
+        if return_attention and best.attention is not None:
+            attention = [[round(float(x), 5) for x in row] for row in best.attention.float()]
+        return Caption(self.text(best.tokens), words, best.score, attention,
+                       self.grid if self.has_attention else None, [self.text(h.tokens) for h in hyps[1:]])

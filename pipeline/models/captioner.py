@@ -1,0 +1,63 @@
+"""Image captioning model: the compact ResNet encoder plus the project's shared attention Decoder.
+
+Two configurations of one model, chosen in config:
+
+* **Show, Attend and Tell** (Xu et al. 2015, soft attention, §3.1.2): the decoder attends over the
+  CNN's H'W' grid at every step (``decoder.attention: bahdanau``), the grid mean initialises the LSTM
+  (``decoder.init: bridge``, their f_init,c / f_init,h), and training adds the doubly stochastic
+  attention regularisation λ Σ_i (1 − Σ_t α_ti)² (§4.2.1, eq. 14), which pushes the model to look
+  at every part of the image over the course of a caption.
+* **Show and Tell** (Vinyals et al. 2015, §3.1): no attention; the image embedding is fed once as
+  the LSTM's first input (``decoder.attention: none``, ``decoder.init: feed``).
+
+Teacher forcing, greedy and beam search all run the same ``Decoder.step`` as translation; this
+module adds only the image side and the regulariser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from pipeline.config import Config
+from pipeline.models.decoder import Decoder, DecoderConfig
+from pipeline.models.image_encoder import ImageEncoder, ImageEncoderConfig, load_encoder_weights
+from pipeline.models.seq2seq import EncoderDecoder
+
+
+class CaptionModelConfig(Config):
+    """The ``model:`` section of a captioning config."""
+
+    encoder: ImageEncoderConfig = ImageEncoderConfig()
+    decoder: DecoderConfig = DecoderConfig(embedding_size=256, hidden_size=512, attention="bahdanau",
+                                           init="bridge", input_feeding=False, dropout=0.3)
+    attention_regularization: float = 1.0  # λ of the doubly stochastic penalty (0 = off; ignored without attention)
+
+
+def build_caption_model(cfg: CaptionModelConfig, vocab_size: int, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                        std: Sequence[float] = (0.25, 0.25, 0.25), pad_id: int = 0,
+                        load_init: bool = True) -> EncoderDecoder:
+    """``model.encode(images=x)`` with x (B, 3, H, W) in [0, 1]; ``model.decoder`` is the shared Decoder.
+
+    ``load_init`` copies ``encoder.init_checkpoint`` weights into a fresh backbone; rebuilding
+    from a captioning checkpoint passes False (its own weights follow).
+    """
+    encoder = ImageEncoder(cfg.encoder, tuple(mean), tuple(std))
+    if load_init and cfg.encoder.init_checkpoint:
+        load_encoder_weights(encoder.backbone, cfg.encoder.init_checkpoint, cfg.encoder.init_prefix)
+    decoder = Decoder(cfg.decoder, vocab_size, memory_size=encoder.output_size, summary_size=encoder.output_size,
+                      pad_id=pad_id)
+    return EncoderDecoder(encoder, decoder)
+
+
+def doubly_stochastic_penalty(attention: torch.Tensor, tgt_mask: torch.Tensor) -> torch.Tensor:
+    """Σ over captions of Σ_i (1 − Σ_t α_ti)² (Xu et al. 2015, eq. 14) with τ = 1.
+
+    A sum, not a mean: Xu et al. add it to the caption's summed log-likelihood, so dividing both by
+    the number of target tokens (as the training loss does) keeps their ratio.
+    attention (N, T, S) weights of each target step over the S grid cells; tgt_mask (N, T)
+    True at real target positions (padding steps must not count as looking anywhere).
+    """
+    coverage = (attention * tgt_mask[:, :, None].to(attention.dtype)).sum(dim=1)  # (N, S)
+    return ((1.0 - coverage) ** 2).sum()

@@ -1,0 +1,85 @@
+"""Image encoder shapes, position embeddings, the doubly stochastic penalty and the autoencoder init hook."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.checkpoint import Checkpoint, save_checkpoint
+from pipeline.errors import PipelineError
+from pipeline.models.captioner import CaptionModelConfig, build_caption_model, doubly_stochastic_penalty
+from pipeline.models.decoder import DecoderConfig
+from pipeline.models.image_encoder import CompactResNet, ImageEncoder, ImageEncoderConfig
+
+TINY = ImageEncoderConfig(widths=(8, 16), blocks=(1, 1), stem_stride=2, stem_pool=True)
+
+
+def test_encoder_output_is_a_grid_memory():
+    encoder = ImageEncoder(TINY).eval()
+    out = encoder(torch.rand(3, 3, 32, 32))
+    # 32 → stem /2 → pool /2 → stage 2 /2 = 4 x 4 grid of 16 channels
+    assert out.memory.shape == (3, 16, 16) and out.summary.shape == (3, 16)
+    assert out.mask.dtype == torch.bool and bool(out.mask.all())
+    assert encoder.grid_shape(32) == (4, 4)
+    assert torch.equal(out.select(torch.tensor([2, 2, 0])).memory[1], out.memory[2])
+
+
+def test_position_embeddings_tell_cells_apart():
+    encoder = ImageEncoder(TINY).eval()
+    flat = torch.full((1, 3, 32, 32), 0.5)  # a uniform image: every cell has the same CNN feature...
+    memory = encoder(flat).memory[0]
+    assert not torch.allclose(memory[0], memory[5])  # ... but not the same memory vector
+    plain = ImageEncoder(TINY.model_copy(update={"position_embedding": False})).eval()
+    plain.backbone.load_state_dict(encoder.backbone.state_dict())
+    inner = plain(flat).memory[0]
+    assert torch.allclose(inner[5], inner[6], atol=1e-6)  # interior cells identical without them
+
+
+def test_doubly_stochastic_penalty_ignores_padding():
+    attention = torch.softmax(torch.randn(2, 5, 4), dim=-1)  # (N, T, S)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    expected = sum(((1 - attention[n, : int(mask[n].sum())].sum(0)) ** 2).sum() for n in range(2))
+    assert doubly_stochastic_penalty(attention, mask) == pytest.approx(float(expected), rel=1e-6)
+    changed = attention.clone()
+    changed[0, 3:] = torch.tensor([1.0, 0, 0, 0])  # padded steps may attend anywhere
+    assert doubly_stochastic_penalty(changed, mask) == pytest.approx(float(expected), rel=1e-6)
+    # The minimum is reached when every cell is looked at exactly once in total.
+    assert doubly_stochastic_penalty(torch.eye(4)[None], torch.ones(1, 4, dtype=torch.bool)) == 0
+
+
+def test_show_and_tell_has_no_attention():
+    cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16,
+                                                                 attention="none", init="feed"))
+    model = build_caption_model(cfg, vocab_size=11)
+    out = model(torch.tensor([[2, 5, 6]]), images=torch.rand(1, 3, 32, 32))
+    assert out.logits.shape == (1, 3, 11) and out.attention is None
+
+
+def _autoencoder_checkpoint(path, backbone: CompactResNet) -> None:
+    """A checkpoint in the project format, as the convolutional autoencoder task would write it."""
+    model = {f"encoder.{k}": v for k, v in backbone.state_dict().items()}
+    model["decoder.deconv.weight"] = torch.randn(16, 8, 3, 3)
+    save_checkpoint(path, Checkpoint({"task": "autoencoder", "config": {}}, model))
+
+
+def test_encoder_init_from_autoencoder_checkpoint(tmp_path):
+    source = CompactResNet(TINY)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_()
+    _autoencoder_checkpoint(tmp_path / "ae.pt", source)
+    cfg = CaptionModelConfig(encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "ae.pt")}),
+                             decoder=DecoderConfig(embedding_size=8, hidden_size=16))
+    model = build_caption_model(cfg, vocab_size=11, mean=(0.1, 0.2, 0.3))
+    backbone = model.encoder.backbone
+    assert torch.equal(backbone.stem[0].weight, source.stem[0].weight)
+    assert torch.equal(backbone.stages[1][0].conv2.weight, source.stages[1][0].conv2.weight)
+    assert torch.allclose(backbone.mean.flatten(), torch.tensor([0.1, 0.2, 0.3]))  # own data stats kept
+
+
+def test_encoder_init_with_nothing_matching_is_an_error(tmp_path):
+    save_checkpoint(tmp_path / "other.pt", Checkpoint({"task": "gan"}, {"generator.w": torch.zeros(2)}))
+    cfg = CaptionModelConfig(encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "other.pt")}),
+                             decoder=DecoderConfig(embedding_size=8, hidden_size=16))
+    with pytest.raises(PipelineError, match="no tensors under 'encoder.'"):
+        build_caption_model(cfg, vocab_size=11)
