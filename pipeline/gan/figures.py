@@ -60,3 +60,24 @@ def vector_arithmetic(z: torch.Tensor, group_a: torch.Tensor, group_b: torch.Ten
     results = target + noise * torch.randn(n_results, z.shape[1], generator=gen)
     results[0] = target
     return means, results
+
+
+def captioned_grid(images: torch.Tensor, captions: list[str], path: str | Path) -> Path:
+    """Rows of ``len(images) // len(captions)`` images, each row titled with its caption."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_row = len(images) // len(captions)
+    fig, axes = plt.subplots(len(captions), 1, figsize=(1.3 * per_row, 1.75 * len(captions)), squeeze=False)
+    for r, (ax, caption) in enumerate(zip(axes[:, 0], captions)):
+        ax.imshow(grid_array(images[r * per_row:(r + 1) * per_row], nrow=per_row))
+        ax.set_title(caption if len(caption) < 90 else caption[:87] + "...", fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path

@@ -89,10 +89,12 @@ def gan_step(players: GanPlayers, opt_g: torch.optim.Optimizer, opt_d: torch.opt
 
 class GanTrainer:
     def __init__(self, cfg: GanTrainConfig, runtime: Runtime, players: GanPlayers, fetch: Fetch, n_items: int,
-                 run_dir: Path, meta: dict[str, Any], z_dim: int, fixed_condition: torch.Tensor | None = None):
+                 run_dir: Path, meta: dict[str, Any], z_dim: int, fixed_condition: torch.Tensor | None = None,
+                 extra: dict[str, Any] | None = None):
         self.cfg, self.runtime, self.fetch, self.n_items = cfg, runtime, fetch, n_items
         self.players = players.to(runtime.device)
         self.run_dir, self.meta, self.z_dim = Path(run_dir), meta, z_dim
+        self.extra = extra or {}  # e.g. the frozen text encoder a conditional generator needs at inference
         betas = (cfg.beta1, 0.999)
         self.opt_g = torch.optim.Adam(players.generator.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(players.discriminator.parameters(), lr=cfg.lr, betas=betas)
@@ -110,7 +112,7 @@ class GanTrainer:
         train = {"state": asdict(self.state), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "rng": torch.get_rng_state()}
         save_checkpoint(self.last_path, Checkpoint({**self.meta, "step": self.state.step},
-                                                   self.players.state_dict(), train))
+                                                   self.players.state_dict(), train, self.extra))
 
     def resume(self) -> bool:
         if not self.last_path.exists():
