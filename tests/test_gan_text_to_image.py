@@ -54,7 +54,8 @@ def test_conditioning_end_to_end_same_z_different_caption_different_image(vocab)
         images = G(z, text)
         same = G(z, text[:1].expand(2, -1))
     assert images.shape == (2, 3, 64, 64)
-    # at N(0, 0.02) init outputs are small, so compare with their own scale; the same caption gives equality
-    assert (images[0] - images[1]).abs().max() > 1e-3 * images.abs().max()
+    # at N(0, 0.02) init the text's effect is small but far above float32 rounding (~1e-7 here),
+    # while the same caption gives bitwise-equal rows
+    assert (images[0] - images[1]).abs().max() > 1e-5
     torch.testing.assert_close(same[0], same[1])
     assert ImageEncoder(embed_dim=6, width=4)(images).shape == (2, 6)
