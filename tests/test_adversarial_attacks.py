@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from pipeline.adversarial.attacks import fgsm, pgd, project
 from pipeline.adversarial.classifiers import SoftmaxRegression
-from pipeline.adversarial.evaluation import evaluate_attack, attack_by_name
+from pipeline.adversarial.evaluation import attack_by_name, evaluate_attack
 from pipeline.adversarial.szegedy import szegedy_attack
 from pipeline.data.vision import load_digits
 

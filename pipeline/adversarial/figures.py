@@ -40,7 +40,7 @@ def fooling_figure(model: torch.nn.Module, image: torch.Tensor, panels: list[Att
     model.eval()
     fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels)), squeeze=False)
     grey = "gray" if image.shape[0] == 1 else None
-    for row, panel in zip(axes, panels):
+    for row, panel in zip(axes, panels, strict=True):
         delta = panel.adversarial - image
         scale = float(delta.abs().max().clamp_min(1e-12))
         magnified = 0.5 + 0.5 * delta / scale  # ΔI · (0.5 / max|ΔI|) around mid-grey

@@ -26,7 +26,8 @@ def _class_index(name: str, classes: tuple[str, ...]) -> int:
         return classes.index(name)
     if name.isdigit() and int(name) < len(classes):
         return int(name)
-    raise PipelineError(f"unknown class {name!r}; this classifier knows: {', '.join(classes)} (or 0..{len(classes) - 1})")
+    raise PipelineError(f"unknown class {name!r}; this classifier knows: {', '.join(classes)} "
+                        f"(or 0..{len(classes) - 1})")
 
 
 def load_input(spec: str, meta: dict):

@@ -71,7 +71,7 @@ def captioned_grid(images: torch.Tensor, captions: list[str], path: str | Path) 
 
     per_row = len(images) // len(captions)
     fig, axes = plt.subplots(len(captions), 1, figsize=(1.3 * per_row, 1.75 * len(captions)), squeeze=False)
-    for r, (ax, caption) in enumerate(zip(axes[:, 0], captions)):
+    for r, (ax, caption) in enumerate(zip(axes[:, 0], captions, strict=True)):
         ax.imshow(grid_array(images[r * per_row:(r + 1) * per_row], nrow=per_row))
         ax.set_title(caption if len(caption) < 90 else caption[:87] + "...", fontsize=8, loc="left")
         ax.axis("off")

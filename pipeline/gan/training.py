@@ -23,8 +23,7 @@ from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from pipeline.config import Config
 from pipeline.device import DeviceName, Runtime
 from pipeline.gan.figures import save_grid, to_unit
-from pipeline.gan.losses import (GeneratorCost, discriminator_loss, generator_loss,
-                                 matching_aware_discriminator_loss)
+from pipeline.gan.losses import GeneratorCost, discriminator_loss, generator_loss, matching_aware_discriminator_loss
 from pipeline.progress import log
 from pipeline.training.logbook import Logbook
 

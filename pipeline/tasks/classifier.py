@@ -62,7 +62,7 @@ class ImageBatch:
     def n_tokens(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device) -> "ImageBatch":
+    def to(self, device: torch.device) -> ImageBatch:
         return ImageBatch(self.images.to(device), self.labels.to(device))
 
 
@@ -72,7 +72,7 @@ class ShuffledBatches:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
         self.images, self.labels, self.batch_size, self.seed = images, labels, batch_size, seed
 
-    def epoch(self, epoch: int) -> "_EpochView":
+    def epoch(self, epoch: int) -> _EpochView:
         order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch))
         return _EpochView(self, order)
 
@@ -110,9 +110,9 @@ def prepare(cfg: ClassifierConfig, force: bool = False):
 def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
     from pipeline.adversarial.classifiers import build_classifier
     from pipeline.adversarial.datasets import class_names, image_shape
+    from pipeline.config import dump_yaml
     from pipeline.device import resolve_runtime
     from pipeline.files import write_text
-    from pipeline.config import dump_yaml
     from pipeline.training.trainer import Trainer
 
     runtime = resolve_runtime(cfg.train.device, cfg.train.precision, cfg.train.threads)

@@ -77,7 +77,7 @@ class PairBatch:
     def n_tokens(self) -> int:
         return len(self.tokens)
 
-    def to(self, device: torch.device) -> "PairBatch":
+    def to(self, device: torch.device) -> PairBatch:
         return PairBatch(self.images.to(device), self.tokens.to(device))
 
 
@@ -128,7 +128,7 @@ class PairBatches:
     def __init__(self, split: CaptionSplit, batch_size: int, seed: int):
         self.split, self.batch_size, self.seed = split, batch_size, seed
 
-    def epoch(self, epoch: int) -> "_PairEpoch":
+    def epoch(self, epoch: int) -> _PairEpoch:
         gen = torch.Generator().manual_seed(self.seed * 1000 + epoch)
         choice = torch.randperm(len(self.split.image_of), generator=gen)
         picked = torch.zeros(len(self.split.images), dtype=torch.long)
