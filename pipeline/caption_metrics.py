@@ -88,9 +88,9 @@ def score_captions(references: Refs, hypotheses: Mapping[Hashable, str], tokeniz
         corpus, per_image = scorer.compute_score(gts, res, **kwargs)
         corpus_values = corpus if len(names) > 1 else [corpus]
         image_values = per_image if len(names) > 1 else [per_image]
-        for metric, value, values in zip(names, corpus_values, image_values):
+        for metric, value, values in zip(names, corpus_values, image_values, strict=True):
             scores.corpus[metric] = float(value)
-            scores.per_image[metric] = {k: float(v) for k, v in zip(gts, values)}
+            scores.per_image[metric] = {k: float(v) for k, v in zip(gts, values, strict=True)}
     return scores
 
 
@@ -127,7 +127,7 @@ class CiderDTable:
         self.n_documents, self.n, self.sigma = n_documents, n, sigma
 
     @classmethod
-    def from_references(cls, tokenized_refs: Sequence[Sequence[str]], n: int = 4) -> "CiderDTable":
+    def from_references(cls, tokenized_refs: Sequence[Sequence[str]], n: int = 4) -> CiderDTable:
         """``tokenized_refs[i]`` are image i's PTB-tokenized references (space-joined strings)."""
         from pycocoevalcap.cider.cider_scorer import cook_refs
 
@@ -145,7 +145,7 @@ class CiderDTable:
         from pycocoevalcap.cider.cider_scorer import CiderScorer
 
         scorer = CiderScorer(n=self.n, sigma=self.sigma)
-        for hyp, refs in zip(hypotheses, references):
+        for hyp, refs in zip(hypotheses, references, strict=True):
             scorer += (hyp, list(refs))
         scorer.document_frequency = self.document_frequency
         return np.array(_compute_with_fixed_len(scorer, self.n_documents))
@@ -155,7 +155,7 @@ class CiderDTable:
                            "df": [[" ".join(k), v] for k, v in self.document_frequency.items()]})
 
     @classmethod
-    def from_json(cls, text: str) -> "CiderDTable":
+    def from_json(cls, text: str) -> CiderDTable:
         raw = json.loads(text)
         df = {tuple(k.split(" ")): v for k, v in raw["df"]}
         return cls(df, raw["n_documents"], raw["n"], raw["sigma"])

@@ -9,8 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.data.images import (Augment, AugmentConfig, ImageConfig, build_image_stage, load_rgb, open_split,
-                                  prepare_image)
+from pipeline.data.images import (
+    Augment,
+    AugmentConfig,
+    ImageConfig,
+    build_image_stage,
+    load_rgb,
+    open_split,
+    prepare_image,
+)
 from pipeline.errors import PipelineError
 
 

@@ -106,7 +106,7 @@ def test_beam_one_equals_greedy_and_attention_is_a_distribution(trained):
         enc = captioner.model.encode(images=images)
         beam = beam_search(captioner.model.decoder, enc, 2, 3, 1, captioner.search.max_output_len)
     assert greedy.best_tokens() == beam.best_tokens()
-    for g, b in zip(greedy.hypotheses, beam.hypotheses):
+    for g, b in zip(greedy.hypotheses, beam.hypotheses, strict=True):
         assert g[0].score == pytest.approx(b[0].score, abs=1e-4)
         assert torch.allclose(g[0].attention.sum(-1), torch.ones(len(g[0].tokens) + 1), atol=1e-5)
 

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if want_attention and not captioner.has_attention:
         raise PipelineError("this checkpoint has no attention (Show-and-Tell baseline); drop --attention-png")
     results = captioner.caption(images, beam_size=args.beam_size, return_attention=want_attention)
-    for index, (path, image, result) in enumerate(zip(args.images, images, results)):
+    for index, (path, image, result) in enumerate(zip(args.images, images, results, strict=True)):
         print(f"{path}\t{result.text}")
         if want_attention:
             pixels = prepare_image(image, captioner.images.size, captioner.images.resize)

@@ -33,7 +33,7 @@ class CaptionBatch:
     def n_tokens(self) -> int:
         return int((self.tgt_out != Vocabulary.pad_id).sum())
 
-    def to(self, device: torch.device) -> "CaptionBatch":
+    def to(self, device: torch.device) -> CaptionBatch:
         return CaptionBatch(*(t.to(device, non_blocking=True) for t in
                               (self.images, self.caption_image, self.tgt_in, self.tgt_out, self.image_index)))
 

@@ -71,7 +71,7 @@ def image_ids(file_names: Sequence[str]) -> dict[str, int]:
     if all(prefixes):
         ids = [int(m.group(1)) for m in prefixes]
         if len(set(ids)) == len(ids):
-            return dict(zip(file_names, ids))
+            return dict(zip(file_names, ids, strict=True))
     return {name: i + 1 for i, name in enumerate(file_names)}
 
 

@@ -61,7 +61,7 @@ class Captioner:
         self.grid = model.encoder.grid_shape(images.size)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Captioner":
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Captioner:
         ckpt = load_checkpoint(path)
         if ckpt.task != "captioning":
             raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a captioning one")

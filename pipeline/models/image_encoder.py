@@ -72,7 +72,7 @@ class CompactResNet(nn.Module):
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
         stages, channels = [], cfg.widths[0]
-        for i, (width, count) in enumerate(zip(cfg.widths, cfg.blocks)):
+        for i, (width, count) in enumerate(zip(cfg.widths, cfg.blocks, strict=True)):
             blocks = [BasicBlock(channels if j == 0 else width, width, 2 if i > 0 and j == 0 else 1)
                       for j in range(count)]
             stages.append(nn.Sequential(*blocks))

@@ -21,7 +21,7 @@ from pipeline.inference.captioner import Captioner, CaptionSearchConfig
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model, doubly_stochastic_penalty
 from pipeline.progress import log, progress, table
 from pipeline.tasks import Task
-from pipeline.training.trainer import LossOutput, Trainer, TrainConfig
+from pipeline.training.trainer import LossOutput, TrainConfig, Trainer
 
 ScoreName = Literal["BLEU-4", "CIDEr-D", "ROUGE-L"]
 
@@ -128,9 +128,9 @@ def score_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_s
     scores = score_captions(dict(enumerate(refs.references[: len(hyps)])), dict(enumerate(hyps)))
     search = "greedy" if beam_size == 1 else f"beam{beam_size}"
     results = out_dir / f"results-{split}-{search}.json"
-    write_coco_results(results, dict(zip(names, hyps)), image_ids(names))
+    write_coco_results(results, dict(zip(names, hyps, strict=True)), image_ids(names))
     samples = [{"image": n, "hypothesis": h, "references": r} for n, h, r in
-               list(zip(names, hyps, refs.references))[:5]]
+               list(zip(names, hyps, refs.references, strict=False))[:5]]
     return {"scores": {k: round(v, 4) for k, v in scores.corpus.items()}, "images": scores.n_images,
             "references": scores.n_references, "notes": scores.notes, "decode_seconds": round(seconds, 2),
             "results_json": str(results), "samples": samples}
@@ -151,8 +151,8 @@ def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
     rows = []
     for split in splits:
         refs = data.split(split)
-        write_coco_annotations(out_dir / f"annotations-{split}.json",
-                               [CaptionedImage(n, Path(n), tuple(r)) for n, r in zip(refs.names, refs.references)])
+        rows_gt = [CaptionedImage(n, Path(n), tuple(r)) for n, r in zip(refs.names, refs.references, strict=True)]
+        write_coco_annotations(out_dir / f"annotations-{split}.json", rows_gt)
         report["splits"][split] = {}
         for beam in beams:
             result = score_split(captioner, data, split, beam, getattr(args, "limit", None), out_dir)
