@@ -5,7 +5,8 @@ folder ``<root>/<name>-<fingerprint>`` built in a temp sibling and renamed into 
 when complete, with ``manifest.json`` inside. So:
 
 * a rerun with the same params and inputs finds the folder and skips the work;
-* a change to either gives a new fingerprint, hence a rebuild (older builds are pruned);
+* a change to either gives a new fingerprint, hence a rebuild in a new folder (builds for other
+  configs stay, so switching presets does not thrash the cache);
 * ``force`` rebuilds and swaps the folder atomically;
 * a killed build leaves only a ``.tmp-`` folder, which no reader opens.
 
@@ -15,7 +16,6 @@ Stages import nothing from models or training.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,15 +68,8 @@ def run_stage(root: Path, name: str, params: dict[str, Any], inputs: dict[str, s
                     "inputs": inputs, "stats": stats,
                     "seconds": round(time.perf_counter() - started, 2)}
         write_json(tmp / "manifest.json", manifest)
-    _prune_old_builds(Path(root), name, keep=out)
     log(f"[stage {name}] done in {manifest['seconds']}s: {_summary(stats)}")
     return StageOutput(out, manifest, built=True)
-
-
-def _prune_old_builds(root: Path, name: str, keep: Path) -> None:
-    for other in root.glob(f"{name}-*"):
-        if other != keep and other.is_dir() and len(other.name) == len(keep.name):
-            shutil.rmtree(other, ignore_errors=True)
 
 
 def _summary(stats: dict[str, Any]) -> str:

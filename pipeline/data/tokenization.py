@@ -1,4 +1,10 @@
-"""spaCy word tokenization (``spacy.blank(lang)``: rules only, nothing to download) and normalisation."""
+"""spaCy word tokenization (``spacy.blank(lang)``: rules only, nothing to download) and normalisation.
+
+With ``mark_joins`` a token that was written attached to the previous one (no space
+between, e.g. the comma in "dog," or "Shirt" in "T-Shirt") carries the prefix
+:data:`JOINER`, as in OpenNMT's tokenizer. That makes detokenisation exact — the model's
+output is turned back into text without Moses-style guessing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from pipeline.progress import progress
+
+JOINER = "\uffed"  # "￭"
 
 
 @lru_cache(maxsize=8)
@@ -28,15 +36,19 @@ def _punct_normalizer(lang: str):
     return MosesPunctNormalizer(lang=lang)
 
 
-def normalize(text: str, lang: str) -> str:
-    """Unicode NFKC, Moses punctuation normalisation (quotes, dashes, spaces), collapsed whitespace."""
+def normalize(text: str, lang: str, punctuation: bool = True) -> str:
+    """Unicode NFKC, optionally Moses punctuation normalisation (quotes, dashes), collapsed whitespace.
+
+    Target sides skip the punctuation step: references keep their „quotes“, so should the output.
+    """
     text = unicodedata.normalize("NFKC", text)
-    text = _punct_normalizer(lang).normalize(text)
+    if punctuation:
+        text = _punct_normalizer(lang).normalize(text)
     return " ".join(text.split())
 
 
 def tokenize(texts: Sequence[str], lang: str, batch_size: int = 2000, show_progress: bool = False,
-             lowercase: bool = False) -> list[list[str]]:
+             lowercase: bool = False, mark_joins: bool = False) -> list[list[str]]:
     """Word tokens for each text, batched through ``nlp.pipe``."""
     nlp = blank_nlp(lang)
     docs: Iterable = nlp.pipe(texts, batch_size=batch_size)
@@ -44,6 +56,24 @@ def tokenize(texts: Sequence[str], lang: str, batch_size: int = 2000, show_progr
         docs = progress(docs, desc=f"tokenize {lang}", total=len(texts), unit="sent")
     out = []
     for doc in docs:
-        toks = [t.text for t in doc if not t.is_space]
-        out.append([t.lower() for t in toks] if lowercase else toks)
+        toks, attached = [], False
+        for token in doc:
+            if token.is_space:
+                attached = False
+                continue
+            text = token.text.lower() if lowercase else token.text
+            toks.append(JOINER + text if (mark_joins and attached) else text)
+            attached = not token.whitespace_
+        out.append(toks)
     return out
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Inverse of ``tokenize(..., mark_joins=True)``."""
+    pieces = []
+    for i, tok in enumerate(tokens):
+        if tok.startswith(JOINER):
+            pieces.append(tok[len(JOINER):])
+        else:
+            pieces.append(tok if i == 0 else " " + tok)
+    return "".join(pieces).replace(JOINER, "").strip()  # a joiner inside a word (untrained model) just joins

@@ -1,0 +1,116 @@
+"""Text in, text out: normalise → spaCy tokens → BPE → encoder → search → detokenised text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.config import Config
+from pipeline.data.batching import inference_batches
+from pipeline.data.subwords import SubwordModel
+from pipeline.data.tokenization import detokenize, normalize, tokenize
+from pipeline.device import Runtime, resolve_runtime
+from pipeline.errors import PipelineError
+from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
+from pipeline.search import Hypothesis, beam_search, greedy_search
+
+
+class SearchConfig(Config):
+    """The ``search:`` section: decoding defaults."""
+
+    beam_size: int = 5
+    length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
+    max_len_ratio: float = 1.5  # output may be at most ratio * source length + offset subwords
+    max_len_offset: int = 10
+    batch_size: int = 64  # sentences decoded together
+    n_best: int = 1
+
+
+@dataclass
+class Translation:
+    text: str
+    score: float
+    src_pieces: list[str]
+    tgt_pieces: list[str]
+    attention: list[list[float]] | None = None  # (len(tgt_pieces) + 1, len(src_pieces)), last row for </s>
+    alternatives: list[str] = field(default_factory=list)  # n-best after the first
+
+
+class Translator:
+    def __init__(self, model: EncoderDecoder, src_subwords: SubwordModel, tgt_subwords: SubwordModel,
+                 src_lang: str, tgt_lang: str, search: SearchConfig, runtime: Runtime, meta: dict | None = None):
+        self.model = model.to(runtime.device).eval()
+        self.src_subwords, self.tgt_subwords = src_subwords, tgt_subwords
+        self.src_lang, self.tgt_lang, self.search, self.runtime = src_lang, tgt_lang, search, runtime
+        self.meta = meta or {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Translator":
+        ckpt = load_checkpoint(path)
+        if ckpt.task != "translation":
+            raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a translation one")
+        cfg = ckpt.meta["config"]
+        src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
+        tgt_sw = SubwordModel.from_json(ckpt.meta["tgt_subwords"])
+        model = build_translation_model(TranslationModelConfig.model_validate(cfg["model"]), len(src_sw), len(tgt_sw))
+        model.load_state_dict(ckpt.model)
+        runtime = resolve_runtime(device, "fp32", threads)
+        return cls(model, src_sw, tgt_sw, cfg["data"]["src_lang"], cfg["data"]["tgt_lang"],
+                   SearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta)
+
+    @property
+    def pair(self) -> str:
+        return f"{self.src_lang}-{self.tgt_lang}"
+
+    def encode_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
+        normed = [normalize(t, self.src_lang) for t in texts]
+        words = tokenize(normed, self.src_lang, mark_joins=True)
+        return [np.asarray(ids, dtype=np.int64) for ids in self.src_subwords.encode_batch(words)]
+
+    @torch.no_grad()
+    def translate_ids(self, src: Sequence[np.ndarray], beam_size: int | None = None,
+                      n_best: int = 1) -> list[list[Hypothesis]]:
+        """Subword-id sources → n-best hypotheses per source, in input order (empty source → empty output)."""
+        beam_size = beam_size or self.search.beam_size
+        results: list[list[Hypothesis]] = [[Hypothesis([], 0.0, None)] for _ in src]
+        nonempty = [i for i, s in enumerate(src) if len(s)]
+        for batch in inference_batches([src[i] for i in nonempty], self.search.batch_size):
+            batch = batch.to(self.runtime.device)
+            with self.runtime.autocast():
+                enc = self.model.encode(src=batch.src, src_lengths=batch.src_lengths)
+                limits = torch.ceil(batch.src_lengths.float() * self.search.max_len_ratio).long() \
+                    + self.search.max_len_offset
+                found = self._search(enc, limits, beam_size, n_best)
+            for j, hyps in zip(batch.index.tolist(), found.hypotheses):
+                results[nonempty[j]] = hyps
+        return results
+
+    def _search(self, enc, limits, beam_size: int, n_best: int):
+        sw = self.tgt_subwords
+        if beam_size == 1 and n_best == 1:
+            return greedy_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, limits)
+        return beam_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, beam_size, limits,
+                           self.search.length_penalty, n_best)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return detokenize(self.tgt_subwords.decode(ids))
+
+    def translate(self, texts: Sequence[str], beam_size: int | None = None, n_best: int = 1,
+                  return_attention: bool = False) -> list[Translation]:
+        src = self.encode_texts(texts)
+        out = []
+        for ids, hyps in zip(src, self.translate_ids(src, beam_size, n_best)):
+            best = hyps[0]
+            att = None
+            if return_attention and best.attention is not None:
+                att = [[round(float(x), 4) for x in row] for row in best.attention.float()]
+            out.append(Translation(self.detokenize(best.tokens), best.score, self.src_subwords.pieces(ids.tolist()),
+                                   self.tgt_subwords.pieces(best.tokens), att,
+                                   [self.detokenize(h.tokens) for h in hyps[1:]]))
+        return out
+
