@@ -103,3 +103,13 @@ def test_kl_sparsity_needs_logistic_codes():
     assert AutoencoderConfig(code="sigmoid", sparsity=SparsityConfig(kind="kl", weight=0.1)).sparsity.kind == "kl"
     with pytest.raises(ValidationError, match="logistic code units"):
         AutoencoderConfig(code="linear", sparsity=SparsityConfig(kind="kl", weight=0.1))
+
+
+def test_pca_few_examples_uses_the_same_subspace():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 50)) * np.linspace(3, 0.1, 50)
+    thin = PCA.fit(x, 5)  # n < D: SVD path
+    cov = np.cov(x.T)
+    values, vectors = np.linalg.eigh(cov)
+    assert principal_angles(thin.components, vectors[:, ::-1][:, :5]).max() < 1e-6
+    np.testing.assert_allclose(thin.explained_variance, values[::-1][:5], rtol=1e-8)

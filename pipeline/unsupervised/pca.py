@@ -32,6 +32,10 @@ class PCA:
         for start in range(0, n, chunk):
             mean += x[start:start + chunk].astype(np.float64).sum(0)
         mean /= n
+        if n <= dim:  # fewer examples than dimensions: a thin SVD of the data is far cheaper than eigh(D×D)
+            _, singular, vt = np.linalg.svd(x.astype(np.float64) - mean, full_matrices=False)
+            k = min(code_size, len(singular))
+            return cls(mean, vt[:k].T, singular[:k] ** 2 / max(n - 1, 1))
         cov = np.zeros((dim, dim))
         for start in range(0, n, chunk):
             block = x[start:start + chunk].astype(np.float64) - mean

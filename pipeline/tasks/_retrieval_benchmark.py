@@ -1,0 +1,81 @@
+"""The CIFAR-10 retrieval benchmark: ``queries`` random test images against the other 59,000 images,
+class labels as relevance, ranked by Hamming distance on an autoencoder's bits or by Euclidean
+distance in pixel space. Both rankings see the same queries and the same database."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.files import write_json
+from pipeline.stages import run_stage
+from pipeline.tasks._unsup_common import ImageDataConfig, RetrievalConfig, encode_pre
+
+SHOWN = 16  # retrieved items kept per query for the figures
+
+
+@dataclass
+class Benchmark:
+    images: torch.Tensor  # (60000, C, H, W) in [0, 1]: train then test
+    labels: np.ndarray  # (60000,)
+    queries: np.ndarray  # (Q,) indices into images
+    database: np.ndarray  # (N,) the rest
+
+
+def load_benchmark(data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir: str) -> Benchmark:
+    from pipeline.adversarial.datasets import load_images
+    from pipeline.unsupervised.retrieval import query_split
+
+    train, train_labels = load_images(data.dataset, "train", data.root, stages_dir)
+    test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)
+    images = torch.cat([train, test])
+    labels = torch.cat([train_labels, test_labels]).numpy()
+    queries, database = query_split(len(images), retrieval.queries, retrieval.seed,
+                                    pool=np.arange(len(train), len(images)))
+    return Benchmark(images, labels, queries, database)
+
+
+def score(bench: Benchmark, ranked: np.ndarray, retrieval: RetrievalConfig, ms_per_query: float) -> dict:
+    from pipeline.unsupervised.retrieval import relevance, retrieval_scores
+
+    rel = relevance(bench.labels[bench.queries], bench.labels[bench.database], ranked)
+    return {**retrieval_scores(rel, retrieval.map_k, retrieval.precision_k), "ms_per_query": round(ms_per_query, 3)}
+
+
+def pixel_baseline(bench: Benchmark, data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir: str) -> dict:
+    """Euclidean ranking on raw pixels, cached as a stage (scores, timing and the top items per query)."""
+    from pipeline.unsupervised.retrieval import rank_euclidean, timed
+
+    def build(out: Path) -> dict:
+        flat = bench.images.flatten(1).numpy()
+        result = timed(lambda: rank_euclidean(flat[bench.queries], flat[bench.database], retrieval.map_k),
+                       len(bench.queries))
+        scores = score(bench, result.ranked, retrieval, result.ms_per_query)
+        np.save(out / "shown.npy", bench.database[result.ranked[:, :SHOWN]])
+        write_json(out / "scores.json", scores)
+        return scores
+
+    params = {"dataset": data.dataset, **retrieval.to_dict()}
+    stage = run_stage(Path(stages_dir), f"retrieval-pixels-{data.dataset}", params, {}, build)
+    return {**json.loads((stage.path / "scores.json").read_text()), "shown": str(stage.path / "shown.npy")}
+
+
+def code_retrieval(model: torch.nn.Module, device: torch.device, bench: Benchmark,
+                   retrieval: RetrievalConfig, out_dir: Path) -> dict:
+    """Hamming ranking on the model's thresholded codes; the top items are saved for the figures."""
+    from pipeline.unsupervised.binary_codes import pack_bits, to_bits
+    from pipeline.unsupervised.retrieval import rank_hamming, timed
+
+    pre = encode_pre(model, bench.images, device)  # (60000, bits)
+    codes = pack_bits(to_bits(pre).numpy())  # (60000, bits/8)
+    result = timed(lambda: rank_hamming(codes[bench.queries], codes[bench.database], retrieval.map_k),
+                   len(bench.queries))
+    shown = out_dir / "retrieval_shown.npy"
+    np.save(shown, bench.database[result.ranked[:, :SHOWN]])
+    np.save(out_dir / "retrieval_queries.npy", bench.queries)
+    return {**score(bench, result.ranked, retrieval, result.ms_per_query), "bits": int(pre.shape[1]),
+            "shown": str(shown)}
