@@ -20,6 +20,14 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="data/figures/attack.png", help="PNG to write")
     p.set_defaults(func=run)
 
+    p = subparsers.add_parser("attack-table", help="success rate and distortion against ε for chosen attacks")
+    p.add_argument("--checkpoint", required=True, help="a classifier checkpoint (task: classifier)")
+    p.add_argument("--attack", nargs="+", default=["fgsm"], choices=["fgsm", "pgd_linf", "pgd_l2"])
+    p.add_argument("--epsilon", type=float, nargs="+", required=True, help="ε values (pixel box [0, 1])")
+    p.add_argument("--steps", type=int, default=40, help="PGD iterations (step size 2.5·ε/steps)")
+    p.add_argument("--limit", type=int, help="attack only the first N test images (default: all)")
+    p.set_defaults(func=run_table)
+
 
 def _class_index(name: str, classes: tuple[str, ...]) -> int:
     if name in classes:
@@ -81,4 +89,19 @@ def run(args: argparse.Namespace) -> int:
         panels.append(AttackPanel(adv, f"{name} ({args.method})"))
     out = fooling_figure(model, image, panels, classes, args.out)
     print(f"wrote {out}")
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from pipeline.adversarial.classifiers import classifier_from_checkpoint
+    from pipeline.adversarial.datasets import load_images
+    from pipeline.adversarial.evaluation import attack_table
+    from pipeline.progress import table
+
+    model, meta = classifier_from_checkpoint(args.checkpoint)
+    images, labels = load_images(meta["dataset"], "test", meta["config"]["data"]["root"],
+                                 meta["config"]["run"]["stages"], args.limit)
+    rows = attack_table(model, images, labels, {name: list(args.epsilon) for name in args.attack}, args.steps)
+    print(table([[r.attack, r.epsilon, r.n, r.clean_accuracy, r.adversarial_accuracy, r.error_rate, r.mean_l2]
+                 for r in rows], ["attack", "eps", "n", "clean acc", "adv acc", "error", "mean L2"]))
     return 0
