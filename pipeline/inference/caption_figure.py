@@ -11,19 +11,22 @@ import numpy as np
 from pipeline.files import atomic_path
 
 
-def upsample(grid: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H', W') attention → (height, width), bicubic, rescaled to [0, 1] for display."""
+def upsample(grid: np.ndarray, height: int, width: int, peak: float) -> np.ndarray:
+    """(H', W') attention → (height, width), bicubic, divided by ``peak`` for display."""
     from PIL import Image
 
-    peak = float(grid.max()) or 1.0
-    image = Image.fromarray((grid / peak * 255).astype(np.uint8), "L").resize((width, height),
-                                                                               Image.Resampling.BICUBIC)
+    scaled = np.clip(grid / max(peak, 1e-12), 0.0, 1.0)
+    image = Image.fromarray((scaled * 255).astype(np.uint8), "L").resize((width, height), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
 def save_attention_figure(path: str | Path, image: np.ndarray, words: Sequence[str], grids: np.ndarray,
                           caption: str | None = None, columns: int = 5) -> Path:
-    """image (H, W, 3) uint8; grids (>= len(words), H', W'), row t = attention while emitting words[t]."""
+    """image (H, W, 3) uint8; grids (>= len(words), H', W'), row t = attention while emitting words[t].
+
+    All panels share one colour scale (the caption's largest weight), so a flat, uniform map
+    looks flat rather than being stretched into a confident-looking blob.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,6 +36,7 @@ def save_attention_figure(path: str | Path, image: np.ndarray, words: Sequence[s
     rows = -(-panels // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
     height, width = image.shape[:2]
+    peak = float(grids[: len(words)].max()) if len(words) else 1.0
     for ax in axes.flat:
         ax.axis("off")
     axes.flat[0].imshow(image)
@@ -40,7 +44,7 @@ def save_attention_figure(path: str | Path, image: np.ndarray, words: Sequence[s
     for t, word in enumerate(words):
         ax = axes.flat[t + 1]
         ax.imshow(image)
-        ax.imshow(upsample(grids[t], height, width), cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
+        ax.imshow(upsample(grids[t], height, width, peak), cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
         ax.set_title(f"{word}  (max {grids[t].max():.2f})", fontsize=10)
     if caption:
         fig.suptitle(caption, fontsize=12)

@@ -129,11 +129,23 @@ def score_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_s
     search = "greedy" if beam_size == 1 else f"beam{beam_size}"
     results = out_dir / f"results-{split}-{search}.json"
     write_coco_results(results, dict(zip(names, hyps, strict=True)), image_ids(names))
-    samples = [{"image": n, "hypothesis": h, "references": r} for n, h, r in
-               list(zip(names, hyps, refs.references, strict=False))[:5]]
+    samples = _samples(data, names[:5], hyps[:5], refs.references[:5])
     return {"scores": {k: round(v, 4) for k, v in scores.corpus.items()}, "images": scores.n_images,
             "references": scores.n_references, "notes": scores.notes, "decode_seconds": round(seconds, 2),
             "results_json": str(results), "samples": samples}
+
+
+def _samples(data: PreparedCaptions, names: list[str], hyps: list[str], refs: list[list[str]]) -> list[dict]:
+    """A few examples with their per-image CIDEr-D, scored against the fixed training df table
+    (corpus-mode CIDEr-D of a lone image is always 0; see pipeline.caption_metrics)."""
+    from pipeline.caption_metrics import CiderDTable, ptb_tokenize
+
+    table = CiderDTable.from_json((data.captions.path / "cider_df.json").read_text(encoding="utf-8"))
+    tok_hyps = ptb_tokenize({i: [h] for i, h in enumerate(hyps)})
+    tok_refs = ptb_tokenize(dict(enumerate(refs)))
+    per_image = table.score_many([tok_hyps[i][0] for i in range(len(hyps))], [tok_refs[i] for i in range(len(refs))])
+    return [{"image": n, "hypothesis": h, "references": r, "cider_d_train_df": round(float(c), 4)}
+            for n, h, r, c in zip(names, hyps, refs, per_image, strict=True)]
 
 
 def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
