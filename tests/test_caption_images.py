@@ -107,3 +107,27 @@ def test_augment_is_seeded_and_identity_when_off():
     assert a.shape == (4, 3, 16, 16) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
     off = Augment(AugmentConfig(crop_scale=(1.0, 1.0), hflip=0.0, jitter=0.0))
     assert torch.equal(off(images, torch.Generator()), images.permute(0, 3, 1, 2).float() / 255)
+
+
+def test_caption_batches_are_fixed_by_seed_and_epoch():
+    from pipeline.data.caption_batches import CaptionBatches
+    from pipeline.data.captions import CaptionSplit
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (7, 16, 16, 3), dtype=np.uint8)
+    lengths = rng.integers(2, 6, 7 * 3)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    split = CaptionSplit(rng.integers(4, 30, int(offsets[-1])).astype(np.int32), offsets,
+                         np.repeat(np.arange(7), 3).astype(np.int32), [f"{i}.jpg" for i in range(7)], [[]] * 7)
+    source = CaptionBatches(split, pixels, batch_images=3, max_caption_len=4, seed=5,
+                            augment=Augment(AugmentConfig()), captions_per_image=2)
+    first, again = source.epoch(1), source.epoch(1)
+    assert len(first) == 3
+    for a, b in zip(first, again, strict=True):  # what a resumed run rebuilds is what it saw
+        assert torch.equal(a.images, b.images) and torch.equal(a.tgt_out, b.tgt_out)
+    batch = first[0]
+    assert batch.tgt_in.shape == batch.tgt_out.shape and batch.tgt_in.shape[1] <= 5  # 4 words + </s>
+    assert batch.caption_image.tolist() == [0, 0, 1, 1, 2, 2]  # each image once, two captions each
+    assert batch.n_tokens == int((batch.tgt_out != 0).sum())
+    order = [torch.cat([b.image_index for b in source.epoch(e)]).tolist() for e in (1, 2)]
+    assert sorted(order[0]) == list(range(7)) and order[0] != order[1]  # every image once, reshuffled
