@@ -1,0 +1,30 @@
+"""Figures shared by tasks: attention heatmaps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.files import atomic_path
+
+
+def attention_heatmap(attention: Sequence[Sequence[float]], src_labels: Sequence[str], tgt_labels: Sequence[str],
+                      out: str | Path, title: str = "") -> Path:
+    """Rows: output tokens (and </s>); columns: source tokens. Written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(tgt_labels), len(src_labels)
+    fig, ax = plt.subplots(figsize=(max(4, 0.45 * cols + 2), max(3, 0.4 * rows + 1.5)))
+    ax.imshow(attention, cmap="Greys_r", aspect="auto", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(cols), labels=list(src_labels), rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(rows), labels=list(tgt_labels), fontsize=8)
+    ax.set(xlabel="source", ylabel="output", title=title)
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return out
