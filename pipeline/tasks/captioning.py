@@ -116,13 +116,18 @@ def train(cfg: CaptioningConfig, args: argparse.Namespace | None = None) -> Path
 
 
 def score_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_size: int, limit: int | None,
-                out_dir: Path) -> dict:
+                out_dir: Path, engine: str = "local", address: str | None = None) -> dict:
     """Decode, score with the coco-caption scorers and write the COCO results JSON for one split/beam."""
     from pipeline.data.coco import image_ids, write_coco_results
 
     refs = data.split(split)
     started = time.perf_counter()
-    hyps = decode_split(captioner, data, split, beam_size, limit)
+    if engine == "ray":  # same batches as decode_split, decoded by Ray Data actors
+        from pipeline.distributed import caption_on_ray
+
+        hyps = caption_on_ray(captioner, data.pixels(split)[:limit], beam_size, address)
+    else:
+        hyps = decode_split(captioner, data, split, beam_size, limit)
     seconds = time.perf_counter() - started
     names = refs.names[: len(hyps)]
     scores = score_captions(dict(enumerate(refs.references[: len(hyps)])), dict(enumerate(hyps)))
@@ -159,7 +164,8 @@ def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
     beams = getattr(args, "beam_size", None) or list(cfg.eval_beam_sizes)
     out_dir = Path(args.report).parent if getattr(args, "report", None) else checkpoint.parent.parent
     report = {"task": "captioning", "checkpoint": str(checkpoint), "train_step": captioner.meta.get("step"),
-              "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention, "splits": {}}
+              "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention,
+              "engine": getattr(args, "engine", "local"), "splits": {}}
     rows = []
     for split in splits:
         refs = data.split(split)
@@ -167,7 +173,8 @@ def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
         write_coco_annotations(out_dir / f"annotations-{split}.json", rows_gt)
         report["splits"][split] = {}
         for beam in beams:
-            result = score_split(captioner, data, split, beam, getattr(args, "limit", None), out_dir)
+            result = score_split(captioner, data, split, beam, getattr(args, "limit", None), out_dir,
+                                 getattr(args, "engine", "local"), getattr(args, "address", None))
             search = "greedy" if beam == 1 else f"beam{beam}"
             report["splits"][split][search] = result
             rows.append([split, search, result["images"], result["references"],

@@ -1,0 +1,225 @@
+"""HTTP ingress: validate, split, fan out to the model deployments, compose, answer JSON.
+
+Lifecycle of a request (LitServe's order): decode + validate here → one handle call per sentence or
+image (the model replica batches them) → gather → encode the response. A caption in German or French
+is the captioner's English caption sent on to the ``en-de`` / ``en-fr`` translator deployment through
+its ``DeploymentHandle``, inside the same Serve application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from ray import serve
+from ray.exceptions import RayTaskError
+from ray.serve.exceptions import BackPressureError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline.errors import PipelineError
+from serving.models import ImageJob, SentenceJob
+from serving.settings import Limits
+from serving.validation import ApiError, check_beam, check_image, check_texts, split_sentences
+
+STATIC = Path(__file__).parent / "static"
+RETRY_AFTER_S = "2"
+
+app = FastAPI(title="pipeline serving", version="1",
+              description="Translation (Multi30k seq2seq with attention) and captioning (Show, Attend and Tell) "
+                          "served by Ray Serve with dynamic batching.")
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr | None = Field(None, description="one text; longer input is split into sentences")
+    texts: list[StrictStr] | None = Field(None, description="several texts, translated as one batch")
+    source: StrictStr = "en"
+    target: StrictStr = "de"
+    beam_size: StrictInt | None = Field(None, description="1 = greedy; default: the checkpoint's search.beam_size")
+    return_attention: StrictBool = False
+
+
+def _error(status: int, message: str, headers: dict | None = None, detail=None) -> JSONResponse:
+    body = {"error": message, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+MEDIA_TYPES = {"/v1/translate": "application/json", "/v1/caption": "multipart/form-data"}
+
+
+@app.middleware("http")
+async def _media_type(request: Request, call_next):
+    """415 before any body parsing when a POST carries the wrong Content-Type."""
+    expected = MEDIA_TYPES.get(request.url.path)
+    got = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method == "POST" and expected and got != expected:
+        return _error(415, f"Content-Type {got or '(none)'} is not accepted here; send {expected}")
+    return await call_next(request)
+
+
+@app.exception_handler(ApiError)
+async def _api_error(_: Request, err: ApiError) -> JSONResponse:
+    return _error(err.status, err.message, err.headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+    fields = [".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in err.errors()]
+    first = err.errors()[0] if err.errors() else {}
+    message = f"invalid request: {fields[0] if fields else 'body'}: {first.get('msg', 'invalid')}"
+    detail = [{"field": f, "message": e.get("msg"), "type": e.get("type")}
+              for f, e in zip(fields, err.errors(), strict=True)]
+    return _error(422, message, detail=detail)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+    # FastAPI's own 4xx (unparsable body, unknown route, wrong method) in the same JSON shape.
+    return _error(err.status_code, str(err.detail), getattr(err, "headers", None))
+
+
+@app.exception_handler(Exception)
+async def _unexpected(_: Request, err: Exception) -> JSONResponse:
+    # Last resort: a bug must still answer JSON; 503 tells clients to retry rather than "your fault".
+    return _error(503, f"the server could not answer this request ({type(err).__name__}); retry later",
+                  {"Retry-After": RETRY_AFTER_S})
+
+
+@serve.deployment(name="ingress", max_ongoing_requests=256, max_queued_requests=512,
+                  ray_actor_options={"num_cpus": 0.1})
+@serve.ingress(app)
+class Ingress:
+    def __init__(self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None):
+        self.translator, self.pairs, self.captioner = translator, list(pairs or []), captioner  # handles
+        self.limits = Limits.model_validate(limits or {})
+        self.model_ids: dict[str, str] = {}
+
+    async def _call(self, method, job):
+        try:
+            return await asyncio.wait_for(method.remote(job), self.limits.request_timeout_s)
+        except BackPressureError:
+            raise ApiError(429, "the model queue is full; retry later", {"Retry-After": RETRY_AFTER_S}) from None
+        except TimeoutError:
+            raise ApiError(504, f"the model did not answer within {self.limits.request_timeout_s}s") from None
+        except RayTaskError as err:
+            if isinstance(err.cause, PipelineError):  # the inference API's "bad input" error
+                raise ApiError(422, str(err.cause)) from None
+            raise
+
+    def _pair(self, source: str, target: str) -> str:
+        pair = f"{source}-{target}"
+        if pair not in self.pairs:
+            raise ApiError(400, f"no model for {pair}; loaded pairs: {', '.join(self.pairs) or 'none'}")
+        return pair
+
+    async def translate_sentences(self, texts: list[str], source: str, target: str, beam_size: int | None,
+                                  return_attention: bool) -> list[dict]:
+        pair = self._pair(source, target)
+        sentences = [split_sentences(text, source) for text in texts]
+        total = sum(len(s) for s in sentences)
+        if total > self.limits.max_sentences:
+            raise ApiError(413, f"{total} sentences in one request; at most {self.limits.max_sentences}")
+        flat = [s for group in sentences for s in group]
+        results = await asyncio.gather(*(self._call(self.translator.translate,
+                                                    SentenceJob(pair, s, beam_size, return_attention)) for s in flat))
+        out, k = [], 0
+        for group in sentences:
+            parts = results[k:k + len(group)]
+            k += len(group)
+            out.append({"text": " ".join(p["text"] for p in parts),
+                        "sentences": [{"source": s, **p} for s, p in zip(group, parts, strict=True)]})
+        return out
+
+    @app.post("/v1/translate", summary="Translate one text or a list of texts")
+    async def translate(self, body: TranslateRequest) -> dict:
+        texts = [body.text] if body.text is not None else body.texts
+        if body.text is not None and body.texts is not None:
+            raise ApiError(422, "send either 'text' or 'texts', not both")
+        check_texts(texts or [], self.limits)
+        check_beam(body.beam_size, self.limits)
+        pair = self._pair(body.source, body.target)
+        out = await self.translate_sentences(texts, body.source, body.target, body.beam_size, body.return_attention)
+        if not body.return_attention:
+            keep = ("source", "text", "batch_size")
+            for item in out:
+                item["sentences"] = [{k: s[k] for k in keep} for s in item["sentences"]]
+        return {"model": await self._model_id(pair), "translations": out}
+
+    async def _model_id(self, name: str) -> str:
+        """``en-de:<checkpoint id>`` or ``captioner:<checkpoint id>``; asked once per ingress replica."""
+        if name not in self.model_ids:
+            if name == "captioner":
+                info = await self._call(self.captioner.info, None)
+            else:
+                info = (await self._call(self.translator.info, None))["pairs"][name]
+            self.model_ids[name] = f"{name}:{info['id']}"
+        return self.model_ids[name]
+
+    async def _upload(self, request: Request, file: UploadFile) -> bytes:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > self.limits.max_upload_bytes + 64_000:  # multipart framing adds a little
+            raise ApiError(413, f"upload is {declared} bytes; at most {self.limits.max_upload_bytes} are accepted")
+        return await file.read(self.limits.max_upload_bytes + 1)
+
+    @app.post("/v1/caption", summary="Caption an uploaded image (optionally in German or French)")
+    async def caption(self, request: Request, file: Annotated[UploadFile, File(description="the image")],
+                      lang: Annotated[str, Form()] = "en", beam_size: Annotated[int | None, Form()] = None,
+                      return_attention: Annotated[bool, Form()] = False) -> dict:
+        if self.captioner is None:
+            raise ApiError(400, "no captioning model is loaded")
+        data = await self._upload(request, file)
+        check_image(data, self.limits)
+        check_beam(beam_size, self.limits)
+        if lang != "en":
+            self._pair("en", lang)  # unknown language: 400 before any model work
+        result = await self._call(self.captioner.caption, ImageJob(data, beam_size, return_attention))
+        model = await self._model_id("captioner")
+        response = {"lang": lang, "caption": result["text"], "english": result["text"], "model": model,
+                    "batch_size": result["batch_size"]}
+        if lang != "en" and result["text"]:
+            [translated] = await self.translate_sentences([result["text"]], "en", lang, None, False)
+            pair_id = await self._model_id(f"en-{lang}")
+            response["caption"], response["model"] = translated["text"], f"{model} + {pair_id}"
+        if return_attention:
+            response.update(words=result["words"], attention=result["attention"], grid=result["grid"])
+        return response
+
+    @app.get("/v1/models", summary="Loaded models: language pairs, checkpoint ids, training scores")
+    async def models(self) -> dict:
+        translation = await self._call(self.translator.info, None) if self.translator else {"pairs": {}}
+        captioner = await self._call(self.captioner.info, None) if self.captioner else None
+        return {"translation": translation["pairs"], "translator_pid": translation.get("pid"),
+                "captioning": captioner}
+
+    @app.get("/v1/stats", summary="Batch-size histogram of one replica of each model (batching evidence)")
+    async def stats(self) -> dict:
+        out = {}
+        if self.translator:
+            out["translator"] = await self._call(self.translator.batch_stats, None)
+        if self.captioner:
+            out["captioner"] = await self._call(self.captioner.batch_stats, None)
+        return out
+
+    @app.get("/healthz", summary="Liveness of the ingress")
+    async def healthz(self) -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Every model deployment answers")
+    async def readyz(self) -> JSONResponse:
+        try:
+            await self.models()
+        except ApiError as err:
+            return _error(503, f"not ready: {err.message}", {"Retry-After": RETRY_AFTER_S})
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/", include_in_schema=False)
+    async def page(self) -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")

@@ -1,0 +1,91 @@
+"""Read, override and deploy a Serve config file exactly as ``serve run conf/serve.yaml`` does.
+
+``pipeline serve`` and the tests use this so that the YAML's per-deployment settings (``user_config``,
+``max_ongoing_requests``, ``max_queued_requests``, ``ray_actor_options``) are the ones that run.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import PipelineError
+from serving.settings import AppArgs
+
+
+def read_config(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"serve config not found: {path}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def with_overrides(config: dict, port: int | None = None, translators: dict | None = None,
+                   captioner: str | None = None, deployments: dict[str, dict] | None = None) -> dict:
+    """A copy of ``config`` with the port, checkpoints and per-deployment fields replaced."""
+    config = copy.deepcopy(config)
+    if port is not None:
+        config.setdefault("http_options", {})["port"] = port
+    app = config["applications"][0]
+    args = app.setdefault("args", {})
+    if translators is not None:
+        args["translators"] = translators
+    if captioner is not None:
+        args["captioner"] = captioner
+    for name, fields in (deployments or {}).items():
+        entries = app.setdefault("deployments", [])
+        entry = next((d for d in entries if d["name"] == name), None)
+        if entry is None:
+            entries.append(entry := {"name": name})
+        entry.update(fields)
+    return config
+
+
+def check_checkpoints(config: dict) -> None:
+    """Absolute checkpoint paths (replicas may run elsewhere), and a clear error when one is missing."""
+    for app in config["applications"]:
+        args = AppArgs.model_validate(app.get("args") or {})
+        for path in [*args.translators.values(), *([args.captioner] if args.captioner else [])]:
+            if not Path(path).is_file():
+                raise PipelineError(f"checkpoint not found: {path} (train the quick models first: make run)")
+        app["args"] = {**app.get("args", {}),
+                       "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items()},
+                       "captioner": str(Path(args.captioner).resolve()) if args.captioner else None}
+
+
+def deploy(config: dict, address: str | None = None, num_cpus: int | None = None, timeout_s: float = 300) -> None:
+    """Start Ray (local, 127.0.0.1) and Serve if needed, deploy every application and wait until running."""
+    import ray
+    from ray import serve
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    schema = ServeDeploySchema.model_validate(config)
+    if not ray.is_initialized():
+        local = {"include_dashboard": False, "_node_ip_address": "127.0.0.1", "num_cpus": num_cpus}
+        ray.init(address=address, namespace="serve", log_to_driver=False, **({} if address else local))
+    serve.start(proxy_location=schema.proxy_location, http_options=schema.http_options.model_dump())
+    _get_global_client().deploy_apps(schema, _blocking=False)
+    wait_running([app.name for app in schema.applications], timeout_s)
+
+
+def wait_running(names: list[str], timeout_s: float) -> None:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = serve.status().applications
+        states = {name: status[name].status if name in status else "NOT_STARTED" for name in names}
+        if all(s == "RUNNING" for s in states.values()):
+            return
+        failed = {n: status[n].message for n, s in states.items() if s in ("DEPLOY_FAILED", "UNHEALTHY")}
+        if failed:
+            raise PipelineError(f"Serve application failed to deploy: {failed}")
+        if time.monotonic() > deadline:
+            raise PipelineError(f"Serve applications not running after {timeout_s:.0f}s: {states}")
+        time.sleep(1)

@@ -1,0 +1,80 @@
+"""Request checks: every bad input becomes an ``ApiError`` (status + one clear message), never a 500."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+from serving.settings import Limits
+
+ACCEPTED_IMAGES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+
+class ApiError(Exception):
+    """A client error: the ingress answers ``{"error": message, "status": status}`` with this status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@functools.lru_cache(maxsize=8)
+def _sentencizer(lang: str):
+    import spacy
+
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def split_sentences(text: str, lang: str) -> list[str]:
+    """spaCy's rule-based sentencizer; whitespace-only pieces dropped."""
+    return [s.text.strip() for s in _sentencizer(lang)(text).sents if s.text.strip()]
+
+
+def check_texts(texts: list[str], limits: Limits) -> None:
+    if not texts:
+        raise ApiError(422, "no text given: send 'text' (a string) or 'texts' (a list of strings)")
+    if len(texts) > limits.max_texts:
+        raise ApiError(413, f"{len(texts)} texts in one request; at most {limits.max_texts} are accepted")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ApiError(422, f"texts[{i}] is empty; send at least one non-space character")
+        if len(text) > limits.max_chars:
+            raise ApiError(413, f"texts[{i}] has {len(text)} characters; at most {limits.max_chars} are accepted")
+
+
+def check_beam(beam_size: int | None, limits: Limits) -> None:
+    if beam_size is not None and not 1 <= beam_size <= limits.max_beam_size:
+        raise ApiError(422, f"beam_size must be between 1 and {limits.max_beam_size}, got {beam_size}")
+
+
+def check_image(data: bytes, limits: Limits) -> tuple[int, int]:
+    """Reject oversized, non-image, bomb and truncated uploads; returns (width, height).
+
+    The pixel count is read from the header *before* decoding, so a 20000×20000 PNG of a few kB
+    is refused without allocating its 1.2 GB of pixels. (Too-small images are refused by the
+    captioner's own ``load_rgb``, whose PipelineError the ingress answers with 422: the ingress
+    does not import torch.)
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > limits.max_upload_bytes:
+        raise ApiError(413, f"upload is {len(data)} bytes; at most {limits.max_upload_bytes} are accepted")
+    if not data:
+        raise ApiError(422, "the uploaded file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > limits.max_image_pixels:
+                raise ApiError(413, f"image is {width}x{height} pixels; at most {limits.max_image_pixels} "
+                                    "pixels are accepted")
+            image.load()  # a truncated file fails here
+    except UnidentifiedImageError:
+        raise ApiError(415, f"the upload is not an image; accepted: {ACCEPTED_IMAGES}") from None
+    except Image.DecompressionBombError:
+        raise ApiError(413, f"image is too large to decode safely; at most {limits.max_image_pixels} pixels") \
+            from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ApiError(422, f"damaged or truncated image ({err})") from None
+    return width, height

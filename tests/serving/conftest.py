@@ -1,0 +1,74 @@
+"""One local Ray cluster (127.0.0.1) for every serving / Ray Data test of the session, and the Serve app.
+
+The app is ``conf/serve.yaml`` itself, deployed the way ``serve run`` deploys it, with tiny checkpoints
+built from real Multi30k / Flickr8k data, a free port, and the ingress queue made small so the
+overload test can fill it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving_fixtures import REPO, free_port, make_caption_checkpoint, make_translation_checkpoint
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+LIMITS = {"max_chars": 2000, "max_texts": 8, "max_sentences": 16, "max_beam_size": 4,
+          "max_upload_bytes": 1_000_000, "max_image_pixels": 4_000_000, "request_timeout_s": 20}
+TEST_DEPLOYMENTS = {
+    "ingress": {"max_ongoing_requests": 24, "max_queued_requests": 8,
+                "backpressure_config": {"status_code": 429, "retry_after_s": 1}},
+    "translator": {"user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 0.05}},
+}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """Started once; 4 logical CPUs so Serve replicas (1.3 CPU) and a Ray Data actor fit together."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", namespace="serve",
+                 log_to_driver=False)
+    yield ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {"en-de": make_translation_checkpoint(root / "en_de.pt", "de"),
+            "en-fr": make_translation_checkpoint(root / "en_fr.pt", "fr", seed=1),
+            "captioner": make_caption_checkpoint(root / "captioner.pt")}
+
+
+@pytest.fixture(scope="session")
+def server(ray_cluster, checkpoints) -> str:
+    from serving.launch import check_checkpoints, deploy, read_config, with_overrides
+
+    port = free_port()
+    config = with_overrides(read_config(REPO / "conf/serve.yaml"), port,
+                            {p: str(checkpoints[p]) for p in ("en-de", "en-fr")}, str(checkpoints["captioner"]),
+                            TEST_DEPLOYMENTS)
+    config["applications"][0]["args"]["limits"] = LIMITS
+    check_checkpoints(config)
+    deploy(config, timeout_s=600)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/readyz", timeout=10).status_code != 200:  # replicas up, handles answering
+        assert time.monotonic() < deadline, "the app never became ready"
+        time.sleep(1)
+    return url
+
+
+@pytest.fixture()
+def client(server):
+    with httpx.Client(base_url=server, timeout=60, trust_env=False) as http:
+        yield http
