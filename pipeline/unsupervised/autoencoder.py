@@ -35,13 +35,16 @@ class SparsityConfig(Config):
 class AutoencoderConfig(Config):
     """The ``model:`` section of the autoencoder task."""
 
-    kind: Literal["linear", "deep", "conv"] = "deep"  # linear = PCA as a network (tied weights)
+    kind: Literal["linear", "deep", "conv", "resnet"] = "deep"  # linear = PCA as a network (tied weights);
+    # resnet = conv variant whose encoder is the captioner's CompactResNet (initialises it via init_checkpoint)
     code_size: int = 32  # units in the code layer (bits, for code: binary)
     hidden: list[int] = [512, 256]  # deep: encoder hidden sizes; the decoder mirrors them
-    channels: list[int] = [32, 64]  # conv: channels of the stride-2 conv layers; decoder mirrors them
+    channels: list[int] = [32, 64]  # conv: channels of the stride-2 conv layers (resnet: stage widths)
     activation: Activation = "relu"  # nonlinearity of hidden layers
     code: CodeKind = "linear"  # linear | sigmoid | binary (noisy logistic in training, 0/1 at test)
     noise_std: float = 0.0  # std of the Gaussian noise added before the logistic (code: binary)
+    input_norm: Literal["none", "contrast"] = "none"  # contrast: the encoder sees each image minus its mean,
+    # divided by its std (brightness and contrast are nuisances for retrieval); the target stays the raw image
     sparsity: SparsityConfig = SparsityConfig()
 
     @model_validator(mode="after")
@@ -49,6 +52,13 @@ class AutoencoderConfig(Config):
         if self.sparsity.kind == "kl" and self.code not in ("sigmoid", "binary"):
             raise ValueError("sparsity.kind=kl needs logistic code units: set code to sigmoid or binary")
         return self
+
+
+def contrast_normalise(x: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
+    """Per image: subtract the mean and divide by the std (+ ``eps`` so flat images stay finite)."""
+    flat = x.flatten(1)
+    flat = flat - flat.mean(1, keepdim=True)
+    return (flat / (flat.std(1, keepdim=True) + eps)).view_as(x)
 
 
 def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
@@ -65,15 +75,18 @@ class DeepAutoencoder(nn.Module):
     """input → hidden… → code → …hidden → logistic output, on flattened images in [0, 1]."""
 
     def __init__(self, input_shape: tuple[int, ...], code_size: int, hidden: list[int],
-                 activation: Activation = "relu", code: CodeKind = "linear", noise_std: float = 0.0):
+                 activation: Activation = "relu", code: CodeKind = "linear", noise_std: float = 0.0,
+                 input_norm: str = "none"):
         super().__init__()
-        self.input_shape = tuple(input_shape)
+        self.input_shape, self.input_norm = tuple(input_shape), input_norm
         sizes = [int(torch.tensor(input_shape).prod()), *hidden, code_size]
         self.encoder = _mlp(sizes, activation)
         self.code_layer = CodeLayer(code, noise_std)
         self.decoder = nn.Sequential(_mlp(sizes[::-1], activation), nn.Sigmoid())
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "contrast":
+            x = contrast_normalise(x)
         return self.encoder(x.flatten(1))  # (B, k)
 
     def forward(self, x: torch.Tensor) -> AutoencoderOutput:
@@ -86,14 +99,15 @@ class DeepAutoencoder(nn.Module):
 class ConvAutoencoder(nn.Module):
     """Stride-2 conv encoder → linear code → linear → transposed-conv decoder → logistic output.
 
-    ``features`` (the conv stack) is the part a captioning CNN can be initialised from.
+    :class:`ResNetAutoencoder` swaps the conv stack for the captioner's CNN, so that CNN can be
+    initialised from a trained autoencoder.
     """
 
     def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0):
+                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none"):
         super().__init__()
         in_channels, height, width = input_shape
-        self.input_shape = tuple(input_shape)
+        self.input_shape, self.input_norm = tuple(input_shape), input_norm
         scale = 2 ** len(channels)
         if height % scale or width % scale:
             raise ValueError(f"input {height}×{width} must be divisible by 2^{len(channels)} (one per conv layer)")
@@ -114,6 +128,8 @@ class ConvAutoencoder(nn.Module):
         self.deconvs = nn.Sequential(*deconvs)
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "contrast":
+            x = contrast_normalise(x)
         return self.to_code(self.features(x).flatten(1))  # (B, C, H, W) → (B, k)
 
     def forward(self, x: torch.Tensor) -> AutoencoderOutput:
@@ -123,12 +139,40 @@ class ConvAutoencoder(nn.Module):
         return AutoencoderOutput(self.deconvs(hidden), code, pre)
 
 
+class ResNetAutoencoder(ConvAutoencoder):
+    """:class:`ConvAutoencoder` with the captioner's :class:`CompactResNet` as encoder, stored as ``encoder``.
+
+    Its checkpoint's ``encoder.*`` tensors are what ``model.encoder.init_checkpoint`` of a captioning
+    config copies (with the same widths, one block per stage, stem stride 1 and no stem pool).
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
+                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none"):
+        from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig
+
+        # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
+        super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm)
+        if input_shape[0] != 3:
+            raise ValueError("the resnet encoder takes colour images (3 channels)")
+        self.encoder = CompactResNet(ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels),
+                                                        stem_stride=1, stem_pool=False))
+        del self.features  # replaced by the residual encoder
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "contrast":
+            x = contrast_normalise(x)
+        return self.to_code(self.encoder(x).flatten(1))  # (B, 3, H, W) → (B, C, H/2^(L-1), W/2^(L-1)) → (B, k)
+
+
 def build_autoencoder(cfg: AutoencoderConfig, input_shape: tuple[int, ...]) -> nn.Module:
     """The model a config describes; ``input_shape`` is (C, H, W) for images, channels first."""
     if cfg.kind == "deep":
-        return DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std)
+        return DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std,
+                               cfg.input_norm)
     if cfg.kind == "conv":
-        return ConvAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std)
+        return ConvAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm)
+    if cfg.kind == "resnet":
+        return ResNetAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm)
     if cfg.kind == "linear":
         return LinearAutoencoder(int(torch.tensor(input_shape).prod()), cfg.code_size)
     raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")

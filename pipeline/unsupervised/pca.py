@@ -38,7 +38,8 @@ class PCA:
             return cls(mean, vt[:k].T, singular[:k] ** 2 / max(n - 1, 1))
         cov = np.zeros((dim, dim))
         for start in range(0, n, chunk):
-            block = x[start:start + chunk].astype(np.float64) - mean
+            # products in float32 (2× faster), sums across chunks in float64
+            block = (x[start:start + chunk].astype(np.float64) - mean).astype(np.float32)
             cov += block.T @ block
         cov /= max(n - 1, 1)
         values, vectors = np.linalg.eigh(cov)  # ascending
