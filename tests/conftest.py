@@ -21,3 +21,26 @@ def datasets_root() -> Path:
     root = Path(os.environ["PIPELINE_DATASETS"])
     assert root.is_dir(), f"shared datasets not found at {root}; set PIPELINE_DATASETS"
     return root
+
+
+@pytest.fixture(scope="session")
+def translation_stages(tmp_path_factory, datasets_root) -> Path:
+    """One stages folder for the session, so the Multi30k text stages are built once."""
+    return tmp_path_factory.mktemp("stages")
+
+
+@pytest.fixture(scope="session")
+def tiny_translation_checkpoint(tmp_path_factory, translation_stages) -> Path:
+    """A real (tiny, briefly trained) EN→DE checkpoint built through the task's own train()."""
+    from pipeline.tasks import load_task_config
+    from pipeline.tasks.translation import train
+
+    root = tmp_path_factory.mktemp("tiny_translation")
+    _, cfg = load_task_config(REPO / "conf" / "translate_en_de.yaml", "quick", [
+        f"run.dir={root / 'run'}", f"run.stages={translation_stages}",
+        "data.src_vocab_size=400", "data.tgt_vocab_size=400",
+        "model.encoder.embedding_size=16", "model.encoder.hidden_size=16",
+        "model.decoder.embedding_size=16", "model.decoder.hidden_size=32",
+        "train.max_steps=3", "train.checkpoint_every=3", "valid_limit=20", "search.beam_size=2"])
+    run_dir = train(cfg)
+    return run_dir / "checkpoints" / "best.pt"

@@ -1,0 +1,71 @@
+"""The CLI's contract: every verb listed, every user error one line and exit status 2, no traceback."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          env=env or ENV, input=stdin, timeout=120)
+
+
+def test_help_lists_every_verb():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for verb in ("prepare", "train", "evaluate", "translate", "bench"):
+        assert verb in out.stdout
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_missing_data_root_is_one_line(tmp_path):
+    result = run_cli("prepare", "conf/translate_en_de.yaml", f"data.root={tmp_path / 'nowhere'}")
+    assert_one_line_error(result, "data root for multi30k not found")
+
+
+def test_unknown_language_pair_is_one_line():
+    assert_one_line_error(run_cli("prepare", "conf/translate_en_de.yaml", "data.tgt_lang=xx"), "data.tgt_lang")
+    assert_one_line_error(run_cli("prepare", "conf/translate_en_de.yaml", "data.tgt_lang=en"), "both 'en'")
+
+
+def test_malformed_config_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: translation\ntrain: {lr: [\n")
+    assert_one_line_error(run_cli("train", str(bad)), "malformed config")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("task: translation\ntrain: {lr: fast}\n")
+    assert_one_line_error(run_cli("train", str(wrong)), "train.lr")
+    assert_one_line_error(run_cli("train", str(tmp_path / "absent.yaml")), "config file not found")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("task: teleport\n")
+    assert_one_line_error(run_cli("train", str(unknown)), "unknown task 'teleport'")
+
+
+def test_missing_or_bogus_checkpoint_is_one_line(tmp_path):
+    assert_one_line_error(run_cli("evaluate", "--checkpoint", str(tmp_path / "none.pt")), "checkpoint not found")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 10)
+    assert_one_line_error(run_cli("translate", "--checkpoint", str(junk), stdin="hello\n"),
+                          "not a readable checkpoint")
+
+
+@pytest.mark.slow
+def test_translate_reads_stdin_and_saves_attention(tmp_path, tiny_translation_checkpoint):
+    png = tmp_path / "att.png"
+    result = run_cli("translate", "--checkpoint", str(tiny_translation_checkpoint), "--beam-size", "2",
+                     "--attention-png", str(png), stdin="A dog runs on the grass.\n")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert png.stat().st_size > 1000
