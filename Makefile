@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` (set up + main job), `make test` (set up + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The shared offline datasets (Multi30k, Flickr8k, CIFAR-10, MNIST); unset it to download from the public origins.
+export PIPELINE_DATASETS ?= $(abspath ../shared/datasets)
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: setup run test test-fast serve bench figures clean-runs
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: pip takes the CPU build from this machine's disk (CUDA build on a GPU machine)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	@command -v java >/dev/null || echo "note: no Java runtime: METEOR and the PTB tokenizer are skipped (apt-get install default-jre-headless)"
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Main job, quick CPU preset: prepare Multi30k, train EN→DE, score test_2016_flickr (greedy and beam 5).
+run: setup
+	$(BIN)/pipeline train conf/translate_en_de.yaml --preset quick
+	$(BIN)/pipeline evaluate --config conf/translate_en_de.yaml --preset quick --splits test_2016_flickr --beam-size 1 5
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+# Training throughput (vectorised vs per-step loop) on the reference model, decoding speed with the quick model.
+bench: setup
+	$(BIN)/pipeline bench --checkpoint data/runs/en_de_quick/checkpoints/best.pt
+
+clean-runs:
+	rm -rf data/runs data/reports
