@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from pipeline.config import compose, parse_override, read_yaml
 from pipeline.errors import PipelineError
@@ -30,8 +31,8 @@ def test_example_configs_validate_and_are_frozen():
             assert isinstance(cfg, TranslationConfig) and task.name == "translation"
     _, cfg = load_task_config("conf/translate_en_fr.yaml")
     assert (cfg.data.src_lang, cfg.data.tgt_lang) == ("en", "fr")
-    with pytest.raises(Exception):
-        cfg.train.lr = 1.0  # frozen
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.train.lr = 1.0
 
 
 def test_every_key_of_the_example_configs_is_commented():

@@ -25,7 +25,7 @@ class TranslationBatch:
     def n_tokens(self) -> int:
         return int((self.tgt_out != 0).sum())
 
-    def to(self, device: torch.device) -> "TranslationBatch":
+    def to(self, device: torch.device) -> TranslationBatch:
         return TranslationBatch(*(t.to(device, non_blocking=True) for t in
                                   (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
 

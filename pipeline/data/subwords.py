@@ -25,7 +25,7 @@ class SubwordModel:
                 raise ValueError(f"subword model must map {tok} to id {i}")
 
     @classmethod
-    def train(cls, sentences: Iterable[Sequence[str]], vocab_size: int, min_frequency: int = 2) -> "SubwordModel":
+    def train(cls, sentences: Iterable[Sequence[str]], vocab_size: int, min_frequency: int = 2) -> SubwordModel:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE(unk_token=UNK, end_of_word_suffix=_SUFFIX))
@@ -56,7 +56,7 @@ class SubwordModel:
         return self.tokenizer.to_str()
 
     @classmethod
-    def from_json(cls, text: str) -> "SubwordModel":
+    def from_json(cls, text: str) -> SubwordModel:
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_str(text))

@@ -123,7 +123,8 @@ def bpe_stage(text: StageOutput, vocab_size: int, min_frequency: int, stages: Pa
         return {"vocab_size": len(model), "subwords_per_word": round(pieces / sum(map(len, train)), 3)}
 
     params = {"vocab_size": vocab_size, "min_frequency": min_frequency, "learned_on": "train"}
-    return run_stage(stages, "bpe-" + text.manifest["stage"].removeprefix("text-"), params, {"text": text.fingerprint}, build, force)
+    name = "bpe-" + text.manifest["stage"].removeprefix("text-")
+    return run_stage(stages, name, params, {"text": text.fingerprint}, build, force)
 
 
 def load_subwords(bpe: StageOutput) -> SubwordModel:

@@ -24,7 +24,7 @@ class Vocabulary:
     pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
 
     @classmethod
-    def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> "Vocabulary":
+    def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocabulary:
         counts = Counter(tok for sent in sentences for tok in sent)
         kept = [t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq
                 and t not in SPECIALS]
@@ -54,5 +54,5 @@ class Vocabulary:
         return json.dumps(self.itos, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "Vocabulary":
+    def from_json(cls, text: str) -> Vocabulary:
         return cls(json.loads(text))

@@ -50,7 +50,7 @@ class Translator:
         self.meta = meta or {}
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Translator":
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Translator:
         ckpt = load_checkpoint(path)
         if ckpt.task != "translation":
             raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a translation one")

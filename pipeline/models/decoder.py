@@ -24,7 +24,7 @@ class EncoderOutput:
     mask: torch.Tensor  # (B, S) bool, True at real positions
     summary: torch.Tensor  # (B, D_sum): one vector per example that initialises the decoder
 
-    def select(self, index: torch.Tensor) -> "EncoderOutput":
+    def select(self, index: torch.Tensor) -> EncoderOutput:
         """Rows ``index`` (reorder, repeat for beams)."""
         return EncoderOutput(self.memory[index], self.mask[index], self.summary[index])
 
@@ -36,7 +36,7 @@ class DecoderState:
     feed: torch.Tensor | None  # (B, H) previous attentional vector, with input feeding
     keys: torch.Tensor | None  # (B, S, A) attention keys projected once per example
 
-    def select(self, index: torch.Tensor) -> "DecoderState":
+    def select(self, index: torch.Tensor) -> DecoderState:
         return DecoderState(self.hidden[:, index], self.cell[:, index],
                             None if self.feed is None else self.feed[index],
                             None if self.keys is None else self.keys[index])

@@ -21,7 +21,7 @@ from pipeline.metrics import bleu, translation_scores
 from pipeline.models.seq2seq import TranslationModelConfig, build_translation_model
 from pipeline.progress import log, table
 from pipeline.tasks import Task
-from pipeline.training.trainer import LossOutput, Trainer, TrainConfig
+from pipeline.training.trainer import LossOutput, TrainConfig, Trainer
 
 TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 

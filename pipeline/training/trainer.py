@@ -56,7 +56,7 @@ class TrainConfig(Config):
 class Batch(Protocol):
     n_tokens: int
 
-    def to(self, device: torch.device) -> "Batch": ...
+    def to(self, device: torch.device) -> Batch: ...
 
 
 class BatchSource(Protocol):
@@ -166,7 +166,7 @@ class Trainer:
         max_steps = self.cfg.max_steps
         return self.state.stopped_early or (max_steps is not None and self.state.step >= max_steps)
 
-    def _after_step(self, meter: "_Meter") -> None:
+    def _after_step(self, meter: _Meter) -> None:
         cfg, step = self.cfg, self.state.step
         if step % cfg.log_every == 0:
             row = meter.flush()
