@@ -104,7 +104,7 @@ def test_beam_one_equals_greedy_and_attention_is_a_distribution(trained):
     greedy = captioner.caption_tensors(images, beam_size=1)  # greedy_search
     with torch.no_grad():
         enc = captioner.model.encode(images=images)
-        beam = beam_search(captioner.model.decoder, enc, 2, 3, 1, captioner.search.max_output_len)
+        beam = beam_search(captioner.search_decoder, enc, 2, 3, 1, captioner.search.max_output_len)
     assert greedy.best_tokens() == beam.best_tokens()
     for g, b in zip(greedy.hypotheses, beam.hypotheses, strict=True):
         assert g[0].score == pytest.approx(b[0].score, abs=1e-4)

@@ -83,3 +83,19 @@ def test_encoder_init_with_nothing_matching_is_an_error(tmp_path):
                              decoder=DecoderConfig(embedding_size=8, hidden_size=16))
     with pytest.raises(PipelineError, match="no tensors under 'encoder.'"):
         build_caption_model(cfg, vocab_size=11)
+
+
+def test_search_never_emits_unk_unless_allowed():
+    from pipeline.inference.captioner import NoUnkDecoder
+    from pipeline.search import beam_search, greedy_search
+
+    cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16, dropout=0.0))
+    model = build_caption_model(cfg, vocab_size=9).eval()
+    with torch.no_grad():
+        model.decoder.output.bias[1] = 100.0  # <unk> (id 1) would win every step
+        enc = model.encode(images=torch.rand(2, 3, 32, 32))
+    plain = greedy_search(model.decoder, enc, 2, 3, 5).best_tokens()
+    assert all(tok == 1 for row in plain for tok in row)
+    banned = NoUnkDecoder(model.decoder, unk_id=1)
+    for result in (greedy_search(banned, enc, 2, 3, 5), beam_search(banned, enc, 2, 3, 3, 5)):
+        assert all(1 not in row for row in result.best_tokens())

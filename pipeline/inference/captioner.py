@@ -34,6 +34,30 @@ class CaptionSearchConfig(Config):
     length_penalty: float = 0.0  # GNMT alpha; 0 = raw log-probability (the captioning literature's default)
     max_output_len: int = 20  # words per caption at most (</s> is forced after them)
     batch_size: int = 50  # images decoded together
+    allow_unk: bool = False  # let the search emit <unk> (off: its log-probability is -inf)
+
+
+class NoUnkDecoder:
+    """The shared decoder with ``<unk>`` banned at every step, for search only.
+
+    A rare word's stand-in is no caption word; banning it makes the search pick the best real
+    word instead of printing "<unk>" (or, once stripped, leaving "standing on a").
+    """
+
+    def __init__(self, decoder, unk_id: int):
+        self.decoder, self.unk_id = decoder, unk_id
+
+    @property
+    def attention(self):
+        return self.decoder.attention
+
+    def init_state(self, enc):
+        return self.decoder.init_state(enc)
+
+    def step(self, prev_tokens, state, enc):
+        out = self.decoder.step(prev_tokens, state, enc)
+        out.logits[:, self.unk_id] = float("-inf")
+        return out
 
 
 @dataclass
@@ -59,6 +83,7 @@ class Captioner:
         self.vocab, self.images, self.search, self.runtime = vocab, images, search, runtime
         self.meta = meta or {}
         self.grid = model.encoder.grid_shape(images.size)
+        self.search_decoder = model.decoder if search.allow_unk else NoUnkDecoder(model.decoder, vocab.unk_id)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Captioner:
@@ -86,8 +111,8 @@ class Captioner:
             enc = self.model.encode(images=images)
             bos, eos, limit = self.vocab.bos_id, self.vocab.eos_id, self.search.max_output_len
             if beam_size == 1 and n_best == 1:
-                return greedy_search(self.model.decoder, enc, bos, eos, limit)
-            return beam_search(self.model.decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty,
+                return greedy_search(self.search_decoder, enc, bos, eos, limit)
+            return beam_search(self.search_decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty,
                                n_best)
 
     def text(self, ids: Sequence[int]) -> str:
