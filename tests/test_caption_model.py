@@ -99,3 +99,18 @@ def test_search_never_emits_unk_unless_allowed():
     banned = NoUnkDecoder(model.decoder, unk_id=1)
     for result in (greedy_search(banned, enc, 2, 3, 5), beam_search(banned, enc, 2, 3, 3, 5)):
         assert all(1 not in row for row in result.best_tokens())
+
+
+def test_encoder_init_from_the_projects_resnet_autoencoder(tmp_path):
+    """Contract with pipeline.unsupervised: its ResNetAutoencoder's encoder.* tensors initialise our CNN."""
+    from pipeline.unsupervised.autoencoder import ResNetAutoencoder
+
+    autoencoder = ResNetAutoencoder((3, 32, 32), code_size=16, channels=[8, 16])
+    save_checkpoint(tmp_path / "ae.pt", Checkpoint({"task": "autoencoder"}, autoencoder.state_dict()))
+    encoder_cfg = ImageEncoderConfig(widths=(8, 16), blocks=(1, 1), stem_stride=1, stem_pool=False,
+                                     init_checkpoint=str(tmp_path / "ae.pt"))
+    model = build_caption_model(CaptionModelConfig(encoder=encoder_cfg, decoder=DecoderConfig(
+        embedding_size=8, hidden_size=16)), vocab_size=11)
+    for name, tensor in autoencoder.encoder.state_dict().items():
+        if name not in ("mean", "std"):
+            assert torch.equal(model.encoder.backbone.state_dict()[name], tensor), name
