@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.tasks import load_task_config
     from pipeline.tasks.translation import prepare
 
+    from pipeline.device import resolve_runtime
+
     _, cfg = load_task_config(args.config)
+    resolve_runtime("cpu", "fp32", cfg.train.threads)  # honours $PIPELINE_THREADS; the benchmark is a CPU one
     data = prepare(cfg)
     log(f"training throughput, reference model, {torch.get_num_threads()} threads")
     train_rows = [_train_throughput(cfg, data, feed, args.steps) for feed in (False, True)]

@@ -103,6 +103,8 @@ def text_stage(lang: str, root: str | None, stages: Path, force: bool, punctuati
             tokens = tokenize(normed, lang, show_progress=True, mark_joins=True)
             (out / f"{split}.txt").write_text("".join(" ".join(t) + "\n" for t in tokens), encoding="utf-8")
             stats["splits"][split] = {"sentences": len(tokens), "tokens": sum(map(len, tokens))}
+        stats["sentences"] = sum(v["sentences"] for v in stats["splits"].values())
+        stats["tokens"] = sum(v["tokens"] for v in stats["splits"].values())
         return stats
 
     name = f"text-{lang}" + ("" if punctuation else "-raw-punct")
@@ -152,6 +154,7 @@ def prepare_translation(cfg: TranslationDataConfig, stages: str | Path, force: b
             src_flat, src_off = _flatten([src_ids[i] for i in keep])
             tgt_flat, tgt_off = _flatten([tgt_ids[i] for i in keep])
             np.savez(out / f"{split}.npz", src_ids=src_flat, src_offsets=src_off, tgt_ids=tgt_flat, tgt_offsets=tgt_off)
+            stats["pairs"] = stats.get("pairs", 0) + len(keep)
             stats["splits"][split] = {"pairs": len(keep), "dropped": len(src_ids) - len(keep),
                                       "src_tokens": int(src_off[-1]), "tgt_tokens": int(tgt_off[-1]),
                                       "src_mean_len": round(float(src_off[-1]) / max(len(keep), 1), 2),
