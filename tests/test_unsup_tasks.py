@@ -42,6 +42,7 @@ def cifar_root(tmp_path) -> Path:
     return _cifar_pickles(tmp_path / "cifar10")
 
 
+@pytest.mark.slow
 def test_codes_train_evaluate_index_retrieve(tmp_path, cifar_root, capsys):
     run = tmp_path / "codes"
     overrides = [f"run.dir={run}", f"run.stages={tmp_path / 'stages'}", f"data.root={cifar_root}",
@@ -78,10 +79,11 @@ def test_retrieve_rejects_bad_input(tmp_path, capsys):
     assert "index not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_rbm_and_dbn_quick(tmp_path):
     stages = f"run.stages={tmp_path / 'stages'}"
     assert main(["train", str(CONF / "rbm_digits.yaml"), "--preset", "quick", f"run.dir={tmp_path / 'rbm'}",
-                 stages, "logistic.raw_baseline=false", "logistic.C=1.0", "logistic.max_iter=100"]) == 0
+                 stages, "logistic.raw_baseline=false", "logistic.C=1.0", "logistic.max_iter=300"]) == 0
     assert main(["evaluate", "--checkpoint", str(tmp_path / "rbm" / "checkpoints" / "best.pt")]) == 0
     report = json.loads((tmp_path / "rbm" / "evaluation.json").read_text())
     assert report["rbm_features_accuracy"] > 0.5  # well above chance even after 2 epochs
