@@ -13,7 +13,7 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 os.environ.setdefault("PIPELINE_DATASETS", str(SHARED_DATASETS))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(int(os.environ.get("PIPELINE_THREADS", "0")) or min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")
