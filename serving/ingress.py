@@ -6,8 +6,8 @@ is the captioner's English caption sent on to the ``en-de`` / ``en-fr`` translat
 its ``DeploymentHandle``, inside the same Serve application.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: under ``serve.ingress`` FastAPI must see the endpoint
+# annotations as real objects (as strings the request body was read as a query parameter → 422).
 import asyncio
 from pathlib import Path
 from typing import Annotated
@@ -102,9 +102,9 @@ class Ingress:
         self.limits = Limits.model_validate(limits or {})
         self.model_ids: dict[str, str] = {}
 
-    async def _call(self, method, job):
+    async def _call(self, method, *args):
         try:
-            return await asyncio.wait_for(method.remote(job), self.limits.request_timeout_s)
+            return await asyncio.wait_for(method.remote(*args), self.limits.request_timeout_s)
         except BackPressureError:
             raise ApiError(429, "the model queue is full; retry later", {"Retry-After": RETRY_AFTER_S}) from None
         except TimeoutError:
@@ -157,9 +157,9 @@ class Ingress:
         """``en-de:<checkpoint id>`` or ``captioner:<checkpoint id>``; asked once per ingress replica."""
         if name not in self.model_ids:
             if name == "captioner":
-                info = await self._call(self.captioner.info, None)
+                info = await self._call(self.captioner.info)
             else:
-                info = (await self._call(self.translator.info, None))["pairs"][name]
+                info = (await self._call(self.translator.info))["pairs"][name]
             self.model_ids[name] = f"{name}:{info['id']}"
         return self.model_ids[name]
 
@@ -194,8 +194,8 @@ class Ingress:
 
     @app.get("/v1/models", summary="Loaded models: language pairs, checkpoint ids, training scores")
     async def models(self) -> dict:
-        translation = await self._call(self.translator.info, None) if self.translator else {"pairs": {}}
-        captioner = await self._call(self.captioner.info, None) if self.captioner else None
+        translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
+        captioner = await self._call(self.captioner.info) if self.captioner else None
         return {"translation": translation["pairs"], "translator_pid": translation.get("pid"),
                 "captioning": captioner}
 
@@ -203,9 +203,9 @@ class Ingress:
     async def stats(self) -> dict:
         out = {}
         if self.translator:
-            out["translator"] = await self._call(self.translator.batch_stats, None)
+            out["translator"] = await self._call(self.translator.batch_stats)
         if self.captioner:
-            out["captioner"] = await self._call(self.captioner.batch_stats, None)
+            out["captioner"] = await self._call(self.captioner.batch_stats)
         return out
 
     @app.get("/healthz", summary="Liveness of the ingress")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ray
 
 
 def _evaluate_args(engine: str, report) -> argparse.Namespace:
-    return argparse.Namespace(splits=["test_2016_flickr"], beam_size=[1, 2], limit=14, engine=engine, address=None,
+    return argparse.Namespace(splits=["test_2016_flickr"], beam_size=[2], limit=14, engine=engine, address=None,
                               report=str(report))
 
 
@@ -22,10 +22,11 @@ def test_translation_evaluate_ray_equals_local(ray_cluster, checkpoints, tmp_pat
 
     local = evaluate(checkpoints["en-de"], _evaluate_args("local", tmp_path / "local.json"))
     remote = evaluate(checkpoints["en-de"], _evaluate_args("ray", tmp_path / "ray.json"))
-    for search in ("greedy", "beam2"):
-        a, b = local["splits"]["test_2016_flickr"][search], remote["splits"]["test_2016_flickr"][search]
-        assert a["hypotheses"] == b["hypotheses"] and len(a["hypotheses"]) == 14
-        assert (a["bleu"], a["chrf"], a["ter"]) == (b["bleu"], b["chrf"], b["ter"])
+    # Beam search (the batched path; greedy is beam 1 of the same code) — one beam keeps the test short:
+    # every Ray Data run starts a fresh actor that imports torch.
+    a, b = local["splits"]["test_2016_flickr"]["beam2"], remote["splits"]["test_2016_flickr"]["beam2"]
+    assert a["hypotheses"] == b["hypotheses"] and len(a["hypotheses"]) == 14
+    assert (a["bleu"], a["chrf"], a["ter"]) == (b["bleu"], b["chrf"], b["ter"])
 
 
 class _Pixels:
@@ -47,6 +48,5 @@ def test_captioning_ray_equals_local(ray_cluster, checkpoints):
     captioner = Captioner.from_checkpoint(checkpoints["captioner"], threads=1)
     size = captioner.images.size
     pixels = np.stack([prepare_image(load_rgb(p), size, captioner.images.resize) for p in flickr8k_test_images(10)])
-    for beam in (1, 3):
-        local = decode_split(captioner, _Pixels(pixels), "test", beam)
-        assert caption_on_ray(captioner, pixels, beam) == local and len(local) == 10
+    local = decode_split(captioner, _Pixels(pixels), "test", 3)
+    assert caption_on_ray(captioner, pixels, 3) == local and len(local) == 10
