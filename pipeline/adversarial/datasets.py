@@ -41,3 +41,13 @@ def load_images(dataset: DatasetName, split: Literal["train", "test"], root: str
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return to_tensor(images), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+def evaluation_subset(total: int, n: int | None, seed: int = 0) -> torch.Tensor:
+    """Indices of a seeded random subset of ``n`` of ``total`` images (all when ``n`` is None).
+
+    Random, not the first ``n``: the CIFAR-10 ImageFolder copy is stored class by class, so its first
+    images are all airplanes.
+    """
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order if n is None else order[:n]

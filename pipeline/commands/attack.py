@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--attack", nargs="+", default=["fgsm"], choices=["fgsm", "pgd_linf", "pgd_l2"])
     p.add_argument("--epsilon", type=float, nargs="+", required=True, help="ε values (pixel box [0, 1])")
     p.add_argument("--steps", type=int, default=40, help="PGD iterations (step size 2.5·ε/steps)")
-    p.add_argument("--limit", type=int, help="attack only the first N test images (default: all)")
+    p.add_argument("--limit", type=int, help="attack a seeded random N of the test images (default: all)")
     p.set_defaults(func=run_table)
 
 
@@ -94,13 +94,15 @@ def run(args: argparse.Namespace) -> int:
 
 def run_table(args: argparse.Namespace) -> int:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.adversarial.datasets import evaluation_subset, load_images
     from pipeline.adversarial.evaluation import attack_table
     from pipeline.progress import table
 
     model, meta = classifier_from_checkpoint(args.checkpoint)
     images, labels = load_images(meta["dataset"], "test", meta["config"]["data"]["root"],
-                                 meta["config"]["run"]["stages"], args.limit)
+                                 meta["config"]["run"]["stages"])
+    pick = evaluation_subset(len(labels), args.limit)  # seeded random test images (CIFAR-10 is stored by class)
+    images, labels = images[pick], labels[pick]
     rows = attack_table(model, images, labels, {name: list(args.epsilon) for name in args.attack}, args.steps)
     print(table([[r.attack, r.epsilon, r.n, r.clean_accuracy, r.adversarial_accuracy, r.error_rate, r.mean_l2]
                  for r in rows], ["attack", "eps", "n", "clean acc", "adv acc", "error", "mean L2"]))

@@ -109,7 +109,7 @@ def prepare(cfg: ClassifierConfig, force: bool = False):
 
 def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
     from pipeline.adversarial.classifiers import build_classifier
-    from pipeline.adversarial.datasets import class_names, image_shape
+    from pipeline.adversarial.datasets import class_names, evaluation_subset, image_shape
     from pipeline.config import dump_yaml
     from pipeline.device import resolve_runtime
     from pipeline.files import write_text
@@ -118,7 +118,9 @@ def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
     runtime = resolve_runtime(cfg.train.device, cfg.train.precision, cfg.train.threads)
     images, labels = prepare(cfg)
     n_valid = min(cfg.data.valid_size, len(labels) // 5)
-    train_x, train_y, valid_x, valid_y = images[:-n_valid], labels[:-n_valid], images[-n_valid:], labels[-n_valid:]
+    order = evaluation_subset(len(labels), None, seed=0)  # a random hold-out: CIFAR-10 is stored by class
+    train_x, train_y = images[order[n_valid:]], labels[order[n_valid:]]
+    valid_x, valid_y = images[order[:n_valid]], labels[order[:n_valid]]
     shape = image_shape(cfg.data.dataset)
     m = cfg.model
     model = build_classifier(m.kind, shape, 10, width=m.width, depth=m.depth, hidden=m.hidden)
@@ -137,7 +139,7 @@ def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
 
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.adversarial.datasets import evaluation_subset, load_images
     from pipeline.adversarial.evaluation import attack_table
     from pipeline.files import write_json
     from pipeline.progress import table
@@ -147,10 +149,12 @@ def evaluate(path: Path, args: argparse.Namespace) -> dict:
     limit = getattr(args, "limit", None) or cfg.attack.test_limit
     images, labels = load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)
     report = {"checkpoint": str(path), "dataset": cfg.data.dataset, "model": meta["model"],
-              "test_accuracy": accuracy(model, images, labels, torch.device("cpu")), "attack_images": limit}
+              "test_accuracy": accuracy(model, images, labels, torch.device("cpu")),
+              "attack_images": f"{limit} (seeded random subset of the test split)"}
     started = time.perf_counter()
     grid = {"fgsm": cfg.attack.fgsm, "pgd_linf": cfg.attack.pgd_linf, "pgd_l2": cfg.attack.pgd_l2}
-    rows = attack_table(model, images[:limit], labels[:limit], grid, steps=cfg.attack.steps)
+    pick = evaluation_subset(len(labels), limit)  # seeded random test images
+    rows = attack_table(model, images[pick], labels[pick], grid, steps=cfg.attack.steps)
     report["attacks"] = [row.__dict__ for row in rows]
     report["attack_seconds"] = round(time.perf_counter() - started, 1)
     out = Path(getattr(args, "report", None) or Path(path).parent.parent / "attack_report.json")

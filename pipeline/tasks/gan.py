@@ -94,7 +94,7 @@ def generate(generator: torch.nn.Module, n: int, z_dim: int, seed: int, batch_si
 
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.adversarial.datasets import evaluation_subset, load_images
     from pipeline.files import write_json
     from pipeline.gan.coverage import class_coverage
     from pipeline.gan.fid import classifier_fid
@@ -111,8 +111,8 @@ def evaluate(path: Path, args: argparse.Namespace) -> dict:
     fake = generate(generator, n, cfg.model.z_dim, ev.seed)
     train_x, _ = load_images(cfg.data.dataset, "train", cfg.data.root, cfg.run.stages)
     test_x, _ = load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)
-    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(ev.seed))[:n]
-    real_train, real_test = train_x[pick], test_x[:n]
+    real_train = train_x[evaluation_subset(len(train_x), n, ev.seed)]
+    real_test = test_x[evaluation_subset(len(test_x), n, ev.seed)]  # random: CIFAR-10 is stored by class
     coverage = class_coverage(classifier, fake, len(cmeta["classes"]))
     report = {"checkpoint": str(path), "step": meta.get("step"), "dataset": cfg.data.dataset, "n": n,
               "classifier": ev.classifier,
