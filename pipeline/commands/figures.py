@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 RUNS = Path("data/runs")
+CODES_RUN = "codes_cifar10_256_contrast"  # the best measured 256-bit run (contrast-normalised inputs)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     from pipeline.unsupervised.figures import image_grid
     from pipeline.unsupervised.pca import PCA
 
-    model, cfg = load_autoencoder(_need(runs / "codes_cifar10_256" / "checkpoints" / "best.pt"))
+    model, cfg = load_autoencoder(_need(runs / CODES_RUN / "checkpoints" / "best.pt"))
     images = load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0][:count]
     with torch.no_grad():
         recon = model(images).reconstruction.numpy()
@@ -76,7 +77,7 @@ def retrieval_results(out: Path, runs: Path, count: int) -> Path:
     from pipeline.tasks.autoencoder import load_autoencoder
     from pipeline.unsupervised.figures import image_grid
 
-    run = runs / "codes_cifar10_256"
+    run = runs / CODES_RUN
     report = json.loads(_need(run / "evaluation.json").read_text())["retrieval"]
     _, cfg = load_autoencoder(_need(run / "checkpoints" / "best.pt"))
     bench = load_benchmark(cfg.data, cfg.retrieval, cfg.run.stages)
