@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
     from pipeline.adversarial.figures import AttackPanel, fooling_figure
     from pipeline.adversarial.szegedy import szegedy_attack
+    from pipeline.device import resolve_runtime
 
+    resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     model, meta = classifier_from_checkpoint(args.checkpoint)
     classes = tuple(meta["classes"])
     image, label = load_input(args.image, meta)
@@ -96,8 +98,10 @@ def run_table(args: argparse.Namespace) -> int:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
     from pipeline.adversarial.datasets import evaluation_subset, load_images
     from pipeline.adversarial.evaluation import attack_table
+    from pipeline.device import resolve_runtime
     from pipeline.progress import table
 
+    resolve_runtime("cpu")
     model, meta = classifier_from_checkpoint(args.checkpoint)
     images, labels = load_images(meta["dataset"], "test", meta["config"]["data"]["root"],
                                  meta["config"]["run"]["stages"])

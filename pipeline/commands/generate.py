@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pipeline.checkpoint import load_checkpoint
+    from pipeline.device import resolve_runtime
 
+    resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     if args.n < 1:
         raise PipelineError("--n must be at least 1")
     task = load_checkpoint(args.checkpoint).task

@@ -141,9 +141,11 @@ def evaluate(path: Path, args: argparse.Namespace) -> dict:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
     from pipeline.adversarial.datasets import evaluation_subset, load_images
     from pipeline.adversarial.evaluation import attack_table
+    from pipeline.device import resolve_runtime
     from pipeline.files import write_json
     from pipeline.progress import table
 
+    resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     model, meta = classifier_from_checkpoint(path)
     cfg = ClassifierConfig.model_validate(meta["config"])
     limit = getattr(args, "limit", None) or cfg.attack.test_limit

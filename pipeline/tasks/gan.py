@@ -95,12 +95,14 @@ def generate(generator: torch.nn.Module, n: int, z_dim: int, seed: int, batch_si
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
     from pipeline.adversarial.datasets import evaluation_subset, load_images
+    from pipeline.device import resolve_runtime
     from pipeline.files import write_json
     from pipeline.gan.coverage import class_coverage
     from pipeline.gan.fid import classifier_fid
     from pipeline.gan.models import players_from_checkpoint
     from pipeline.progress import table
 
+    resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     generator, _, meta = players_from_checkpoint(path)
     cfg = GanConfig.model_validate(meta["config"])
     ev, started = cfg.evaluate, time.perf_counter()

@@ -295,11 +295,13 @@ def load_text_to_image(path) -> TextToImage:
 
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
     """Grid for 8 test captions (same 8 z in every row), and the retrieval check of the conditioning."""
+    from pipeline.device import resolve_runtime
     from pipeline.files import write_json
     from pipeline.gan.figures import captioned_grid
     from pipeline.gan.text_encoder import match_scores
     from pipeline.progress import table
 
+    resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     model = load_text_to_image(path)
     cfg = TextToImageConfig.model_validate(model.meta["config"])
     data, _ = prepare(cfg)
