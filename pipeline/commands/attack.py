@@ -17,6 +17,8 @@ def register(subparsers) -> None:
                                               "Omit for an untargeted attack")
     p.add_argument("--method", choices=["szegedy", "fgsm", "pgd"], default="szegedy")
     p.add_argument("--epsilon", type=float, default=8 / 255, help="L∞ budget of fgsm/pgd (pixel box [0, 1])")
+    p.add_argument("--search-steps", type=int, default=6, help="(szegedy) λ bisection rounds")
+    p.add_argument("--steps", type=int, default=100, help="(szegedy) optimizer steps per λ")
     p.add_argument("--out", default="data/figures/attack.png", help="PNG to write")
     p.set_defaults(func=run)
 
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         if args.method == "szegedy":
             if target_t is None:
                 raise PipelineError("the Szegedy attack is targeted: give --target CLASS")
-            adv = szegedy_attack(model, image[None], target_t).adversarial[0]
+            adv = szegedy_attack(model, image[None], target_t, args.search_steps, args.steps).adversarial[0]
         elif args.method == "fgsm":
             adv = fgsm(model, image[None], source, args.epsilon, target=target_t)[0]
         else:
