@@ -57,11 +57,14 @@ def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight:
     enc = model.encode(images=batch.images).select(batch.caption_image)  # each image once, repeated per caption
     out = model.decoder(batch.tgt_in, enc)  # logits (N, T, V), attention (N, T, S) | None
     n_tokens = batch.n_tokens
-    total = F.cross_entropy(out.logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0,
-                            label_smoothing=smoothing, reduction="sum")
+    xent = F.cross_entropy(out.logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0,
+                           label_smoothing=smoothing, reduction="sum")
+    total, extras = xent, {"xent": float(xent.detach()) / max(n_tokens, 1)}
     if attention_weight > 0 and out.attention is not None:
-        total = total + attention_weight * doubly_stochastic_penalty(out.attention.float(), batch.tgt_out != 0)
-    return LossOutput(total / max(n_tokens, 1), n_tokens)
+        penalty = attention_weight * doubly_stochastic_penalty(out.attention.float(), batch.tgt_out != 0)
+        total = total + penalty
+        extras["attention_penalty"] = float(penalty.detach()) / max(n_tokens, 1)
+    return LossOutput(total / max(n_tokens, 1), n_tokens, extras)
 
 
 def decode_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_size: int,

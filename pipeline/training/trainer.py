@@ -67,7 +67,7 @@ class BatchSource(Protocol):
 class LossOutput:
     loss: torch.Tensor  # scalar to back-propagate (already normalised)
     n_tokens: int
-    extras: dict[str, float] | None = None
+    extras: dict[str, float] | None = None  # per-token terms logged beside the loss, e.g. {"xent": ..., "penalty": ...}
 
 
 @dataclass
@@ -181,7 +181,7 @@ class Trainer:
         if self.on_step is not None:
             self.on_step(step)
 
-    def _train_step(self, batch: Batch) -> tuple[float, int]:
+    def _train_step(self, batch: Batch) -> tuple[float, int, dict[str, float]]:
         self.model.train()
         batch = batch.to(self.runtime.device)
         with self.runtime.autocast():
@@ -194,7 +194,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return float(out.loss.detach()) * out.n_tokens, out.n_tokens
+        return float(out.loss.detach()) * out.n_tokens, out.n_tokens, out.extras or {}
 
     def _validate(self) -> None:
         if self.validate_fn is None:
@@ -227,14 +227,20 @@ class _Meter:
 
     def __init__(self) -> None:
         self.loss_sum, self.tokens, self.start = 0.0, 0, time.perf_counter()
+        self.extras: dict[str, float] = {}  # token-weighted sums of the loss's extra terms
 
-    def add(self, item: tuple[float, int]) -> None:
-        self.loss_sum += item[0]
-        self.tokens += item[1]
+    def add(self, item: tuple[float, int, dict[str, float]]) -> None:
+        loss_sum, tokens, extras = item
+        self.loss_sum += loss_sum
+        self.tokens += tokens
+        for name, value in extras.items():
+            self.extras[name] = self.extras.get(name, 0.0) + value * tokens
 
     def flush(self) -> dict[str, float]:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        loss = self.loss_sum / max(self.tokens, 1)
-        row = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens_per_s": self.tokens / elapsed}
-        self.loss_sum, self.tokens, self.start = 0.0, 0, time.perf_counter()
+        tokens = max(self.tokens, 1)
+        loss = self.loss_sum / tokens
+        row = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens_per_s": self.tokens / elapsed,
+               **{name: total / tokens for name, total in self.extras.items()}}
+        self.__init__()
         return row
