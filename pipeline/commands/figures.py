@@ -43,6 +43,11 @@ def figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spread(images, count: int):
+    """``count`` images evenly spaced through the split (ImageFolder order is sorted by class)."""
+    return images[::max(len(images) // count, 1)][:count]
+
+
 def _need(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no {path}")
@@ -60,7 +65,7 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     from pipeline.unsupervised.pca import PCA
 
     model, cfg = load_autoencoder(_need(runs / CODES_RUN / "checkpoints" / "best.pt"))
-    images = load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0][:count]
+    images = _spread(load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
     with torch.no_grad():
         recon = model(images).reconstruction.numpy()
     stage = pca_stage(cfg.data, load_splits(cfg.data, cfg.run.stages).train, cfg.run.stages)
@@ -114,7 +119,7 @@ def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
         else:
             model, cfg = load_autoencoder(path)
         if images is None:
-            images = load_images(dataset, "test", cfg.data.root, cfg.run.stages)[0][:count]
+            images = _spread(load_images(dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
             rows.append(images.numpy())
             labels.append("original")
         with torch.no_grad():
