@@ -65,6 +65,7 @@ def server(ray_cluster, checkpoints) -> str:
                             {p: str(checkpoints[p]) for p in ("en-de", "en-fr")}, str(checkpoints["captioner"]),
                             TEST_DEPLOYMENTS)
     config["applications"][0]["args"]["limits"] = LIMITS
+    config["http_options"]["request_timeout_s"] = 30  # the proxy answers 408 before any test client gives up
     check_checkpoints(config)
     deploy(config, timeout_s=600)
     url = f"http://127.0.0.1:{port}"
