@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIPELINE_DATASETS ?= $(abspath ../shared/datasets)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup run test test-fast serve bench figures clean-runs
+.PHONY: setup run test test-fast serve loadtest bench clean-runs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test-fast: setup
 # Training throughput (vectorised vs per-step loop) on the reference model, decoding speed with the quick model.
 bench: setup
 	$(BIN)/pipeline bench --checkpoint data/runs/en_de_quick/checkpoints/best.pt
+
+# Ray Serve app on 127.0.0.1 (conf/serve.yaml): needs the quick checkpoints (`make run`, and
+# `pipeline train conf/caption_flickr8k.yaml --preset quick` for /v1/caption).
+serve: setup
+	$(BIN)/pipeline serve --config conf/serve.yaml
+
+# Load benchmark against a local app: 1/8/32 clients, batching on vs off, translate and caption.
+loadtest: setup
+	$(BIN)/pipeline loadtest --out data/bench
 
 clean-runs:
 	rm -rf data/runs data/reports
