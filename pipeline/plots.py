@@ -1,4 +1,4 @@
-"""Figures shared by tasks: attention heatmaps."""
+"""Figures shared by tasks: the one way to save a figure, and attention heatmaps."""
 
 from __future__ import annotations
 
@@ -6,6 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.files import atomic_path
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def attention_heatmap(attention: Sequence[Sequence[float]], src_labels: Sequence[str], tgt_labels: Sequence[str],
@@ -23,8 +34,4 @@ def attention_heatmap(attention: Sequence[Sequence[float]], src_labels: Sequence
     ax.set_yticks(range(rows), labels=list(tgt_labels), fontsize=8)
     ax.set(xlabel="source", ylabel="output", title=title)
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=120)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.files import atomic_path
+from pipeline.plots import save_figure
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,5 @@ def fooling_figure(model: torch.nn.Module, image: torch.Tensor, panels: list[Att
             ax.axis("off")
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

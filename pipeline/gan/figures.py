@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from pipeline.files import atomic_path
+from pipeline.plots import save_figure
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
@@ -77,7 +78,5 @@ def captioned_grid(images: torch.Tensor, captions: list[str], path: str | Path) 
         ax.axis("off")
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

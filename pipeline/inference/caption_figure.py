@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.files import atomic_path
+from pipeline.plots import save_figure
 
 
 def upsample(grid: np.ndarray, height: int, width: int, peak: float) -> np.ndarray:
@@ -50,7 +50,5 @@ def save_attention_figure(path: str | Path, image: np.ndarray, words: Sequence[s
         fig.suptitle(caption, fontsize=12)
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.files import atomic_path
+from pipeline.plots import save_figure
 
 
 class Logbook:
@@ -54,7 +55,5 @@ class Logbook:
             ax.plot([r["step"] for r in rows], [r[name] for r in rows], marker="o")
             ax.set(title=f"valid {name}", xlabel="step")
         fig.tight_layout()
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out, dpi=110)
         return out

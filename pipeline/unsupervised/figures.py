@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.files import atomic_path
+from pipeline.plots import save_figure
 
 
 def to_display(images: np.ndarray) -> np.ndarray:
@@ -49,9 +49,7 @@ def image_grid(rows: Sequence[np.ndarray], path: Path, row_labels: Sequence[str]
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 
