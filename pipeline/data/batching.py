@@ -102,3 +102,29 @@ def inference_batches(src: Sequence[np.ndarray], batch_size: int) -> list[Transl
     order = np.argsort([len(s) for s in src], kind="stable")
     return [collate([src[j] for j in order[i:i + batch_size]], None, order[i:i + batch_size])
             for i in range(0, len(order), batch_size)]
+
+
+class ShuffledTensorBatches:
+    """Aligned tensors (images, labels, ...) in a permutation fixed by (seed, epoch), cut lazily into
+    batches of ``batch_size`` rows; ``make_batch(*rows)`` builds each batch. Same epoch → same batches."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, seed: int, make_batch):
+        self.tensors, self.batch_size, self.seed, self.make_batch = list(tensors), batch_size, seed, make_batch
+
+    def epoch(self, epoch: int) -> Sequence:
+        generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+        return _ShuffledEpoch(self, torch.randperm(len(self.tensors[0]), generator=generator))
+
+
+class _ShuffledEpoch(Sequence):
+    def __init__(self, source: ShuffledTensorBatches, order: torch.Tensor):
+        self.source, self.order = source, order
+
+    def __len__(self) -> int:
+        return (len(self.order) + self.source.batch_size - 1) // self.source.batch_size
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        idx = self.order[i * self.source.batch_size:(i + 1) * self.source.batch_size]
+        return self.source.make_batch(*(t[idx] for t in self.source.tensors))

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import torch
 
 from pipeline.config import Config, RunConfig
+from pipeline.data.batching import ShuffledTensorBatches
 from pipeline.tasks import Task
 from pipeline.tasks._unsup_common import ImageDataConfig, ImageSplits, RetrievalConfig
 from pipeline.training.trainer import LossOutput, TrainConfig
@@ -41,28 +42,6 @@ class ReconstructionBatch:
 
     def to(self, device: torch.device) -> ReconstructionBatch:
         return ReconstructionBatch(self.images.to(device))
-
-
-class ImageBatches:
-    """Epoch ``e`` is a permutation seeded by (seed, e), sliced lazily (so resuming is exact)."""
-
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int):
-        self.images, self.batch_size, self.seed = images, batch_size, seed
-
-    def epoch(self, epoch: int) -> _LazyBatches:
-        order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch))
-        return _LazyBatches(self.images, order, self.batch_size)
-
-
-class _LazyBatches:
-    def __init__(self, images: torch.Tensor, order: torch.Tensor, batch_size: int):
-        self.images, self.order, self.batch_size = images, order, batch_size
-
-    def __len__(self) -> int:
-        return (len(self.order) + self.batch_size - 1) // self.batch_size
-
-    def __getitem__(self, i: int) -> ReconstructionBatch:
-        return ReconstructionBatch(self.images[self.order[i * self.batch_size:(i + 1) * self.batch_size]])
 
 
 def reconstruction_loss(sparsity: SparsityConfig):
@@ -98,7 +77,7 @@ def fit_autoencoder(cfg: Any, model: torch.nn.Module, splits: ImageSplits, meta:
     run_dir = Path(cfg.run.dir)
     write_text(run_dir / "config.yaml", dump_yaml(cfg))
     trainer = Trainer(cfg.train, runtime, model, reconstruction_loss(cfg.model.sparsity),
-                      ImageBatches(splits.train, cfg.data.batch_size, cfg.train.seed),
+                      ShuffledTensorBatches([splits.train], cfg.data.batch_size, cfg.train.seed, ReconstructionBatch),
                       lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)},
                       run_dir, meta, score_name="mse", higher_is_better=False)
     trainer.fit(resume=not restart)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from pipeline.adversarial.classifiers import ClassifierKind
 from pipeline.adversarial.datasets import DatasetName
 from pipeline.config import Config, RunConfig
+from pipeline.data.batching import ShuffledTensorBatches
 from pipeline.tasks import Task
 from pipeline.training.trainer import LossOutput, TrainConfig
 
@@ -66,29 +67,6 @@ class ImageBatch:
         return ImageBatch(self.images.to(device), self.labels.to(device))
 
 
-class ShuffledBatches:
-    """Epoch ``e`` is a permutation seeded by (seed, e), sliced lazily into batches (exact resume)."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int):
-        self.images, self.labels, self.batch_size, self.seed = images, labels, batch_size, seed
-
-    def epoch(self, epoch: int) -> _EpochView:
-        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch))
-        return _EpochView(self, order)
-
-
-class _EpochView:
-    def __init__(self, source: ShuffledBatches, order: torch.Tensor):
-        self.source, self.order = source, order
-
-    def __len__(self) -> int:
-        return (len(self.order) + self.source.batch_size - 1) // self.source.batch_size
-
-    def __getitem__(self, i: int) -> ImageBatch:
-        idx = self.order[i * self.source.batch_size:(i + 1) * self.source.batch_size]
-        return ImageBatch(self.source.images[idx], self.source.labels[idx])
-
-
 def classification_loss(model: torch.nn.Module, batch: ImageBatch) -> LossOutput:
     loss = F.cross_entropy(model(batch.images), batch.labels)
     return LossOutput(loss, batch.n_tokens)
@@ -130,7 +108,7 @@ def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
             "classes": list(class_names(cfg.data.dataset)), "dataset": cfg.data.dataset,
             "model": {"kind": m.kind, "n_classes": 10, "width": m.width, "depth": m.depth, "hidden": m.hidden}}
     trainer = Trainer(cfg.train, runtime, model, classification_loss,
-                      ShuffledBatches(train_x, train_y, cfg.data.batch_size, cfg.train.seed),
+                      ShuffledTensorBatches([train_x, train_y], cfg.data.batch_size, cfg.train.seed, ImageBatch),
                       lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)},
                       run_dir, meta, score_name="accuracy")
     trainer.fit(resume=not getattr(args, "restart", False))
