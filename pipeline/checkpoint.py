@@ -48,7 +48,9 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    task: str | None = None) -> Checkpoint:
+    """Load a checkpoint; with ``task``, a checkpoint of another task is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"checkpoint not found: {path}")
@@ -58,5 +60,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise PipelineError(f"not a readable checkpoint: {path} ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PipelineError(f"{path} is not a {FORMAT} file")
-    return Checkpoint(meta=json.loads(payload["meta_json"]), model=payload["model"],
+    ckpt = Checkpoint(meta=json.loads(payload["meta_json"]), model=payload["model"],
                       train=payload.get("train"), extra=payload.get("extra") or {})
+    if task is not None and ckpt.task != task:
+        raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a {task} one")
+    return ckpt

@@ -21,7 +21,6 @@ from pipeline.config import Config
 from pipeline.data.images import ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.errors import PipelineError
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, SearchResult, beam_search, greedy_search
@@ -87,9 +86,7 @@ class Captioner:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Captioner:
-        ckpt = load_checkpoint(path)
-        if ckpt.task != "captioning":
-            raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a captioning one")
+        ckpt = load_checkpoint(path, task="captioning")
         cfg = ckpt.meta["config"]
         vocab = Vocabulary.from_json(ckpt.meta["vocab"])
         model = build_caption_model(CaptionModelConfig.model_validate(cfg["model"]), len(vocab), load_init=False)

@@ -15,7 +15,6 @@ from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize, normalize, tokenize
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.errors import PipelineError
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, beam_search, greedy_search
 
@@ -51,9 +50,7 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Translator:
-        ckpt = load_checkpoint(path)
-        if ckpt.task != "translation":
-            raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not a translation one")
+        ckpt = load_checkpoint(path, task="translation")
         cfg = ckpt.meta["config"]
         src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
         tgt_sw = SubwordModel.from_json(ckpt.meta["tgt_subwords"])
