@@ -72,12 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from pipeline.device import resolve_runtime
     from pipeline.files import write_json
     from pipeline.progress import log, table
     from pipeline.tasks import load_task_config
     from pipeline.tasks.translation import prepare
-
-    from pipeline.device import resolve_runtime
 
     _, cfg = load_task_config(args.config)
     resolve_runtime("cpu", "fp32", cfg.train.threads)  # honours $PIPELINE_THREADS; the benchmark is a CPU one

@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-seconds", type=float, default=40, help="seconds per run at most")
     p.add_argument("--endpoints", nargs="+", default=["translate", "caption"], choices=["translate", "caption"])
     p.add_argument("--machine", default="2-core CPU, shared with other jobs", help="machine label for the table")
+    p.add_argument("--set", nargs="+", default=[], metavar="DEPLOYMENT.FIELD=VALUE",
+                   help="override the Serve config for this benchmark, e.g. translator.num_replicas=1 "
+                        "translator.user_config.batch_wait_timeout_s=0.1 args.threads=2 (values are YAML)")
     p.add_argument("--out", default="data/bench", help="output folder")
     p.set_defaults(func=run)
 
@@ -40,6 +43,35 @@ def _requests(endpoint: str):
     return caption_request([(root / "images" / n).read_bytes() for n in names])
 
 
+def apply_sets(config: dict, sets: list[str]) -> dict:
+    """``deployment.field[.sub]=value`` edits a deployment entry; ``args.field=value`` the app's args."""
+    import copy
+
+    import yaml
+
+    from pipeline.errors import PipelineError
+
+    config = copy.deepcopy(config)
+    app = config["applications"][0]
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2:
+            raise PipelineError(f"--set expects DEPLOYMENT.FIELD=VALUE or args.FIELD=VALUE, got {item!r}")
+        if parts[0] == "args":
+            node = app.setdefault("args", {})
+        else:
+            entries = app.setdefault("deployments", [])
+            node = next((d for d in entries if d["name"] == parts[0]), None)
+            if node is None:
+                raise PipelineError(f"--set {item!r}: no deployment {parts[0]!r} in the Serve config "
+                                    f"(known: {', '.join(d['name'] for d in entries)})")
+        for part in parts[1:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -49,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
     from serving.bench import as_dicts, markdown, run_load
     from serving.launch import check_checkpoints, deploy, read_config, with_overrides
 
-    base = with_overrides(read_config(args.config), args.port)
+    base = apply_sets(with_overrides(read_config(args.config), args.port), args.set)
     check_checkpoints(base)
     url = f"http://127.0.0.1:{args.port}"
     off = {"user_config": {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}}
+    settings = {d["name"]: {k: d.get(k) for k in ("num_replicas", "user_config", "ray_actor_options")}
+                for d in base["applications"][0].get("deployments", [])}
     results = []
     for batching, overrides in (("on", {}), ("off", {"translator": off, "captioner": off})):
         deploy(with_overrides(base, deployments=overrides), timeout_s=600)
@@ -67,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
                     f"errors {result.errors or 'none'}")
                 results.append(result)
     out = Path(args.out)
-    write_json(out / "results.json", {"machine": args.machine, "config": args.config, "results": as_dicts(results)})
+    threads = base["applications"][0]["args"].get("threads")
+    write_json(out / "results.json", {"machine": args.machine, "config": args.config, "overrides": args.set,
+                                      "deployments": settings, "threads": threads, "results": as_dicts(results)})
     write_text(out / "table.md", markdown(results, args.machine))
     print(markdown(results, args.machine))
     from ray import serve
