@@ -59,3 +59,23 @@ def test_conditioning_end_to_end_same_z_different_caption_different_image(vocab)
     assert (images[0] - images[1]).abs().max() > 1e-5
     torch.testing.assert_close(same[0], same[1])
     assert ImageEncoder(embed_dim=6, width=4)(images).shape == (2, 6)
+
+
+def test_standardised_condition_reaches_the_generator_at_the_scale_of_z():
+    """Unit-norm embeddings barely move an N(0, 0.02)-initialised G; standardised ones move it like z does."""
+    from pipeline.tasks.text_to_image import ConditionStats
+
+    torch.manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(512, 128) + 0.3, dim=1)  # unit vectors, like the encoder's
+    stats = ConditionStats.fit(emb)
+    standard = stats(emb)
+    torch.testing.assert_close(standard.mean(0), torch.zeros(128), atol=1e-5, rtol=0)
+    torch.testing.assert_close(standard.std(0), torch.ones(128), atol=1e-5, rtol=0)
+    G = DCGANGenerator(z_dim=100, channels=3, image_size=64, width=8, embed_dim=128, cond_dim=128)  # train mode
+    z = torch.randn(64, 100)
+    with torch.no_grad():
+        by_z = (G(z, standard[:64]) - G(z.roll(1, 0), standard[:64])).abs().mean()
+        by_raw_text = (G(z, emb[:64]) - G(z, emb[64:128])).abs().mean()
+        by_text = (G(z, standard[:64]) - G(z, standard[64:128])).abs().mean()
+    assert by_raw_text < 0.05 * by_z  # the failure mode: ~40x weaker than z, the text is ignored
+    assert by_text > 0.15 * by_z and by_text > 5 * by_raw_text

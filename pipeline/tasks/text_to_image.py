@@ -234,14 +234,17 @@ def train(cfg: TextToImageConfig, args: argparse.Namespace) -> Path:
     write_text(run_dir / "config.yaml", dump_yaml(cfg))
     joint = train_encoder(cfg, data, vocab, runtime, run_dir / "encoder", restart)
     train_split, test = data["train"], data["test"]
-    text_emb = embed_texts(joint.text, train_split.tokens.to(runtime.device)).cpu()  # frozen (M, E)
+    joint_emb = embed_texts(joint.text, train_split.tokens.to(runtime.device)).cpu()  # frozen (M, E), unit norm
+    stats = ConditionStats.fit(joint_emb)
+    text_emb = stats(joint_emb)
     grid = grid_caption_indices(test)
     rows = cfg.train.sample_count // len(grid)
-    fixed = embed_texts(joint.text, test.tokens[grid].to(runtime.device)).cpu().repeat_interleave(rows, 0)
+    fixed = stats(embed_texts(joint.text, test.tokens[grid].to(runtime.device)).cpu()).repeat_interleave(rows, 0)
     margs = gan_model_args(cfg)
     meta = {"task": "text_to_image", "config": cfg.to_dict(), "model": margs, "vocab": vocab.to_json(),
             "encoder": encoder_args(cfg, len(vocab)), "grid_captions": [test.captions[i] for i in grid]}
-    extra = {"text_encoder": joint.text.state_dict(), "image_encoder": joint.image.state_dict()}
+    extra = {"text_encoder": joint.text.state_dict(), "image_encoder": joint.image.state_dict(),
+             "condition_mean": stats.mean, "condition_std": stats.std}
 
     def fetch(idx: torch.Tensor):
         return to_unit_float(train_split.images[train_split.image_of[idx]]) * 2 - 1, text_emb[idx]
@@ -253,6 +256,27 @@ def train(cfg: TextToImageConfig, args: argparse.Namespace) -> Path:
 
 
 @dataclass
+class ConditionStats:
+    """Per-dimension standardisation of the sentence embeddings that condition the GAN.
+
+    The joint embedding is unit-norm, so each of its E components is ~1/√E; through GAN-CLS's N(0, 0.02)
+    compression layer the text then reaches G ~50× weaker than z and the generator learns to ignore it
+    (a 200-step run scored chance on the conditioning check). Standardised with the training captions'
+    mean and std, the condition enters both players at the same scale as z ~ N(0, I).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, embeddings: torch.Tensor) -> ConditionStats:
+        return cls(embeddings.mean(0), embeddings.std(0).clamp_min(1e-6))
+
+    def __call__(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return (embeddings - self.mean) / self.std
+
+
+@dataclass
 class TextToImage:
     """Everything inference needs, rebuilt from one checkpoint."""
 
@@ -261,15 +285,18 @@ class TextToImage:
     image_encoder: torch.nn.Module
     vocab: object
     meta: dict
+    condition: ConditionStats | None = None  # None: a checkpoint from before standardisation
 
     def embed(self, captions: list[str]) -> torch.Tensor:
+        """Captions → their unit vectors in the joint space (what the retrieval check compares)."""
         cfg = self.meta["config"]["data"]
         return embed_texts(self.text_encoder, caption_tokens(captions, self.vocab, cfg["max_len"]))
 
-    def generate(self, condition: torch.Tensor, z: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
-        """Images in [0, 1] for aligned (condition, z) rows."""
+    def generate(self, text_emb: torch.Tensor, z: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
+        """Images in [0, 1] for aligned (joint-space embedding, z) rows."""
         from pipeline.gan.figures import to_unit
 
+        condition = self.condition(text_emb) if self.condition is not None else text_emb
         self.generator.eval()
         with torch.no_grad():
             return torch.cat([to_unit(self.generator(z[i:i + batch_size], condition[i:i + batch_size]))
@@ -290,7 +317,10 @@ def load_text_to_image(path) -> TextToImage:
     joint = JointEmbedding(**meta["encoder"])
     joint.text.load_state_dict(ckpt.extra["text_encoder"])
     joint.image.load_state_dict(ckpt.extra["image_encoder"])
-    return TextToImage(generator, joint.text.eval(), joint.image.eval(), Vocabulary.from_json(meta["vocab"]), meta)
+    stats = (ConditionStats(ckpt.extra["condition_mean"], ckpt.extra["condition_std"])
+             if "condition_mean" in ckpt.extra else None)
+    return TextToImage(generator, joint.text.eval(), joint.image.eval(), Vocabulary.from_json(meta["vocab"]), meta,
+                       stats)
 
 
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
