@@ -126,3 +126,18 @@ def test_resnet_autoencoder_initialises_the_captioning_cnn(tmp_path):
     assert "stem.0.weight" in copied
     for name in copied:
         assert torch.equal(backbone.state_dict()[name], model.state_dict()[f"encoder.{name}"])
+
+
+def test_code_activity_reports_how_sparse_the_code_is():
+    from pipeline.tasks._unsup_common import code_activity
+
+    torch.manual_seed(0)
+    cfg = AutoencoderConfig(kind="deep", code_size=8, hidden=[16], code="sigmoid",
+                            sparsity=SparsityConfig(kind="kl", weight=1.0, target=0.1))
+    model = build_autoencoder(cfg, (1, 28, 28))
+    images = torch.rand(50, 1, 28, 28)
+    act = code_activity(model, images, torch.device("cpu"), batch_size=20)
+    codes = model.eval()(images).code.detach()
+    assert act["mean_activation"] == pytest.approx(float(codes.mean()), rel=1e-5)
+    assert act["share_below_0.05"] == pytest.approx(float((codes.abs() < 0.05).float().mean()))
+    assert 0.0 < act["mean_activation"] < 1.0

@@ -90,6 +90,18 @@ def reconstruction_mse(model: torch.nn.Module, images: torch.Tensor, device: tor
 
 
 @torch.no_grad()
+def code_activity(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
+                  batch_size: int = 500) -> dict[str, float]:
+    """How sparse the code is on ``images``: mean activation, mean |code|, and the share of code units
+    below 0.05 in magnitude (for a logistic code with KL target ρ, the mean activation should be ≈ ρ)."""
+    model.eval()
+    codes = torch.cat([model(images[s:s + batch_size].to(device)).code.float().cpu()
+                       for s in range(0, len(images), batch_size)])
+    return {"mean_activation": float(codes.mean()), "mean_abs": float(codes.abs().mean()),
+            "share_below_0.05": float((codes.abs() < 0.05).float().mean())}
+
+
+@torch.no_grad()
 def encode_pre(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
                batch_size: int = 500) -> torch.Tensor:
     """Code pre-activations (N, k) in eval mode; thresholding them at 0 gives the bits."""

@@ -116,7 +116,7 @@ def evaluate_reconstruction(model: torch.nn.Module, cfg: Any, path: Path, args: 
 
     from pipeline.files import write_json
     from pipeline.progress import table
-    from pipeline.tasks._unsup_common import load_splits, pca_mse, pca_stage, reconstruction_mse
+    from pipeline.tasks._unsup_common import code_activity, load_splits, pca_mse, pca_stage, reconstruction_mse
 
     device = torch.device("cpu")
     splits = load_splits(cfg.data, cfg.run.stages)
@@ -126,6 +126,8 @@ def evaluate_reconstruction(model: torch.nn.Module, cfg: Any, path: Path, args: 
                               "test_images": len(test), "test_mse": reconstruction_mse(model, test, device)}
     report["pca_test_mse"] = pca_mse(pca_stage(cfg.data, splits.train, cfg.run.stages), cfg.model.code_size, test)
     report["beats_pca"] = report["test_mse"] < report["pca_test_mse"]
+    if cfg.model.sparsity.kind != "none":
+        report["code_activity"] = {**code_activity(model, test, device), "penalty": cfg.model.sparsity.to_dict()}
     rows = [["autoencoder", cfg.model.kind, cfg.model.code_size, report["test_mse"]],
             ["PCA", "closed form", cfg.model.code_size, report["pca_test_mse"]]]
     if getattr(cfg.model, "code", "linear") == "binary" and cfg.data.dataset == "cifar10":
@@ -134,6 +136,10 @@ def evaluate_reconstruction(model: torch.nn.Module, cfg: Any, path: Path, args: 
     out = Path(getattr(args, "report", None) or Path(path).parent.parent / "evaluation.json")
     write_json(out, report)
     print(table(rows, ["model", "kind", "code size", "test MSE/pixel"]))
+    if "code_activity" in report:
+        act = report["code_activity"]
+        print(f"code activity: mean {act['mean_activation']:.4f}, mean |c| {act['mean_abs']:.4f}, "
+              f"{100 * act['share_below_0.05']:.1f}% of units below 0.05")
     if "retrieval" in report:
         ret = report["retrieval"]
         keys = [k for k in ret["codes"] if k not in ("shown", "bits")]
