@@ -10,6 +10,7 @@ Conventions shared by every attack here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -17,18 +18,22 @@ import torch.nn.functional as F
 from torch import nn
 
 Norm = Literal["linf", "l2"]
+Objective = Callable[[torch.Tensor], torch.Tensor]  # images → the scalar the attacker maximises
 
 
-def loss_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                  target: torch.Tensor | None = None) -> torch.Tensor:
-    """∇_x of the attacker's objective: +CE(true label) untargeted, −CE(target) targeted; shape of ``images``."""
-    x = images.detach().clone().requires_grad_(True)
-    logits = model(x)
+def classifier_objective(model: nn.Module, labels: torch.Tensor, target: torch.Tensor | None = None) -> Objective:
+    """+CE(true label) untargeted, −CE(target) targeted, summed over the batch."""
     if target is None:
-        objective = F.cross_entropy(logits, labels, reduction="sum")
-    else:
-        objective = -F.cross_entropy(logits, target, reduction="sum")
-    (grad,) = torch.autograd.grad(objective, x)
+        return lambda x: F.cross_entropy(model(x), labels, reduction="sum")
+    return lambda x: -F.cross_entropy(model(x), target, reduction="sum")
+
+
+def loss_gradient(model: nn.Module | None, images: torch.Tensor, labels: torch.Tensor | None,
+                  target: torch.Tensor | None = None, objective: Objective | None = None) -> torch.Tensor:
+    """∇_x of the attacker's objective (a classifier's CE unless ``objective`` is given); shape of ``images``."""
+    objective = objective or classifier_objective(model, labels, target)
+    x = images.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(x), x)
     return grad
 
 
@@ -62,12 +67,14 @@ def random_start(images: torch.Tensor, epsilon: float, norm: Norm, generator: to
     return direction * radius.view(-1, *([1] * (images.dim() - 1)))
 
 
-def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilon: float, step_size: float,
-        steps: int, norm: Norm = "linf", target: torch.Tensor | None = None, rand_init: bool = True,
-        seed: int | None = 0) -> torch.Tensor:
+def pgd(model: nn.Module | None, images: torch.Tensor, labels: torch.Tensor | None, epsilon: float,
+        step_size: float, steps: int, norm: Norm = "linf", target: torch.Tensor | None = None,
+        rand_init: bool = True, seed: int | None = 0, objective: Objective | None = None) -> torch.Tensor:
     """Projected gradient ascent on the attacker's loss, inside the ε-ball ∩ pixel box.
 
-    Each step moves by ``step_size`` along sign(∇) (L∞) or ∇/‖∇‖₂ (L2), then projects back.
+    Each step moves by ``step_size`` along sign(∇) (L∞) or ∇/‖∇‖₂ (L2), then projects back. The loss is a
+    classifier's cross-entropy (``model``, ``labels``, ``target``) or any ``objective`` (e.g. a captioner's
+    caption log-likelihood, :mod:`pipeline.adversarial.captioning`).
     """
     clean = images.detach()
     generator = None
@@ -76,7 +83,7 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilon: f
     delta = random_start(clean, epsilon, norm, generator) if rand_init else torch.zeros_like(clean)
     adv = (clean + delta).clamp(0.0, 1.0)
     for _ in range(steps):
-        grad = loss_gradient(model, adv, labels, target)
+        grad = loss_gradient(model, adv, labels, target, objective)
         step = grad.sign() if norm == "linf" else _l2_normalize(grad)
         delta = project(adv + step_size * step - clean, epsilon, norm)
         adv = (clean + delta).clamp(0.0, 1.0)

@@ -3,6 +3,7 @@ adversarial (class, confidence), one row per attack target (Szegedy et al. 2013,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,28 +30,33 @@ def _verdict(model: torch.nn.Module, x: torch.Tensor, classes: tuple[str, ...]) 
     return f"{classes[int(idx)]} ({float(conf):.1%})"
 
 
-def fooling_figure(model: torch.nn.Module, image: torch.Tensor, panels: list[AttackPanel],
-                   classes: tuple[str, ...], path: str | Path) -> Path:
-    """Rows: original | ΔI magnified to the full grey range | adversarial, with class and confidence."""
+def classifier_verdict(model: torch.nn.Module, classes: tuple[str, ...]) -> Callable[[torch.Tensor], str]:
+    model.eval()
+    return lambda x: _verdict(model, x, classes)
+
+
+def fooling_figure(describe: Callable[[torch.Tensor], str], image: torch.Tensor, panels: list[AttackPanel],
+                   path: str | Path, width: float = 7.5) -> Path:
+    """Rows: original | ΔI magnified to the full grey range | adversarial, each titled by ``describe(x)``
+    (a classifier's class and confidence, or a captioner's caption)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model.eval()
-    fig, axes = plt.subplots(len(panels), 3, figsize=(7.5, 2.7 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 3, figsize=(width, 2.7 * len(panels)), squeeze=False)
     grey = "gray" if image.shape[0] == 1 else None
     for row, panel in zip(axes, panels, strict=True):
         delta = panel.adversarial - image
         scale = float(delta.abs().max().clamp_min(1e-12))
         magnified = 0.5 + 0.5 * delta / scale  # ΔI · (0.5 / max|ΔI|) around mid-grey
         row[0].imshow(_as_image(image), cmap=grey, vmin=0, vmax=1)
-        row[0].set_title(f"original\n{_verdict(model, image, classes)}", fontsize=9)
+        row[0].set_title(f"original\n{describe(image)}", fontsize=9)
         row[1].imshow(_as_image(magnified), cmap=grey, vmin=0, vmax=1)
         row[1].set_title(f"+ ΔI ×{0.5 / scale:.0f}\nL2 {float(delta.norm()):.3f}, "
                          f"L∞ {float(delta.abs().max()):.3f}", fontsize=9)
         row[2].imshow(_as_image(panel.adversarial), cmap=grey, vmin=0, vmax=1)
-        row[2].set_title(f"= {panel.label}\n{_verdict(model, panel.adversarial, classes)}", fontsize=9)
+        row[2].set_title(f"= {panel.label}\n{describe(panel.adversarial)}", fontsize=9)
         for ax in row:
             ax.axis("off")
     fig.tight_layout()

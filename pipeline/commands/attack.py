@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.adversarial.attacks import fgsm, pgd
     from pipeline.adversarial.classifiers import classifier_from_checkpoint
-    from pipeline.adversarial.figures import AttackPanel, fooling_figure
+    from pipeline.adversarial.figures import AttackPanel, classifier_verdict, fooling_figure
     from pipeline.adversarial.szegedy import szegedy_attack
     from pipeline.device import resolve_runtime
 
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             adv = pgd(model, image[None], source, args.epsilon, 2.5 * args.epsilon / 40, 40, target=target_t)[0]
         name = "untargeted" if target is None else f"target {classes[target]}"
         panels.append(AttackPanel(adv, f"{name} ({args.method})"))
-    out = fooling_figure(model, image, panels, classes, args.out)
+    out = fooling_figure(classifier_verdict(model, classes), image, panels, args.out)
     print(f"wrote {out}")
     return 0
 
