@@ -54,3 +54,19 @@ def test_batches_are_sized_by_tokens_and_fixed_per_epoch():
     for batch in first:
         assert batch.src.numel() <= 100 or batch.src.size(0) == 1
         assert torch.all(batch.tgt_in[:, 0] == 2)
+
+
+def test_restart_starts_a_fresh_metrics_log(tmp_path):
+    """`train --restart` (fit(resume=False)) must not mix an earlier run's events into metrics.jsonl."""
+    import json
+
+    first = make_trainer(tmp_path / "run", seed_for_init=0)
+    first.fit()
+    log = tmp_path / "run" / "metrics.jsonl"
+    once = log.read_text().splitlines()
+    again = make_trainer(tmp_path / "run", seed_for_init=0)
+    again.fit(resume=False)
+    twice = log.read_text().splitlines()
+    assert len(twice) == len(once)
+    steps = [json.loads(line)["step"] for line in twice if json.loads(line)["kind"] == "train"]
+    assert steps == sorted(steps) and steps[0] == 4

@@ -137,6 +137,7 @@ class GanTrainer:
     def fit(self, resume: bool = True) -> GanState:
         if not (resume and self.resume()):
             torch.manual_seed(self.cfg.seed)
+            self.logbook.reset()
             self.sample_grid()  # step 0: the untrained generator, for comparison
         cfg, state, started = self.cfg, self.state, time.perf_counter()
         per_epoch = self.n_items // cfg.batch_size  # drop the ragged last batch (batch norm)

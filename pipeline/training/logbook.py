@@ -17,6 +17,10 @@ class Logbook:
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def reset(self) -> None:
+        """On a fresh start (no checkpoint, or ``--restart``): an earlier run's events must not mix in."""
+        self.path.unlink(missing_ok=True)
+
     def truncate_after(self, step: int) -> None:
         """On resume: drop events logged after the checkpoint we resume from."""
         if not self.path.exists():

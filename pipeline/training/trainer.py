@@ -142,6 +142,7 @@ class Trainer:
     def fit(self, resume: bool = True) -> TrainState:
         if not (resume and self.resume()):
             torch.manual_seed(self.cfg.seed)
+            self.logbook.reset()
         cfg, state = self.cfg, self.state
         while state.epoch < cfg.max_epochs and not self._should_stop():
             batches = self.batches.epoch(state.epoch)
