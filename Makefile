@@ -13,6 +13,8 @@ $(BIN)/.installed: pyproject.toml
 	# torch first, pinned: pip takes the CPU build from this machine's disk (CUDA build on a GPU machine)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[test]"
+	# the adversarial parity tests' peer library; --no-deps: its declared deps would replace the pinned torch
+	$(BIN)/pip install -q --no-deps torchattacks==3.5.1
 	@command -v java >/dev/null || echo "note: no Java runtime: METEOR and the PTB tokenizer are skipped (apt-get install default-jre-headless)"
 	touch $@
 

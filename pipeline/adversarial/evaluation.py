@@ -26,14 +26,43 @@ class AttackRow:
     mean_linf: float
 
 
+ATTACKS = ("fgsm", "pgd_linf", "pgd_l2", "torchattacks_fgsm", "torchattacks_pgd_linf", "torchattacks_pgd_l2")
+
+
+def torchattacks_attack(name: str, steps: int = 40) -> AttackFn:
+    """The peer implementation (torchattacks 3.5, Kim 2020) of the same attack and settings, for parity checks.
+
+    Installed with ``pip install --no-deps torchattacks`` (its declared dependencies would replace the pinned
+    torch); it imports nothing beyond torch, numpy, scipy and requests.
+    """
+    try:
+        import torchattacks
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        from pipeline.errors import PipelineError
+
+        raise PipelineError("torchattacks is not installed: pip install --no-deps torchattacks==3.5.1") from err
+    if name == "fgsm":
+        return lambda model, x, y, eps: torchattacks.FGSM(model, eps=eps)(x, y)
+    if name == "pgd_linf":
+        return lambda model, x, y, eps: torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps,
+                                                         random_start=True)(x, y)
+    if name == "pgd_l2":
+        return lambda model, x, y, eps: torchattacks.PGDL2(model, eps=eps, alpha=2.5 * eps / steps, steps=steps,
+                                                           random_start=True)(x, y)
+    raise ValueError(f"unknown attack {name!r}")
+
+
 def attack_by_name(name: str, steps: int = 40) -> AttackFn:
-    """``fgsm``, ``pgd_linf`` (step 2.5ε/steps, Madry et al.) or ``pgd_l2``, all untargeted."""
+    """``fgsm``, ``pgd_linf`` (step 2.5ε/steps, Madry et al.) or ``pgd_l2``, all untargeted; the same with a
+    ``torchattacks_`` prefix runs the peer library's implementation."""
+    if name.startswith("torchattacks_"):
+        return torchattacks_attack(name.removeprefix("torchattacks_"), steps)
     if name == "fgsm":
         return lambda model, x, y, eps: fgsm(model, x, y, eps)
     if name in ("pgd_linf", "pgd_l2"):
         norm = name.split("_")[1]
         return lambda model, x, y, eps: pgd(model, x, y, eps, step_size=2.5 * eps / steps, steps=steps, norm=norm)
-    raise ValueError(f"unknown attack {name!r}; known: fgsm, pgd_linf, pgd_l2")
+    raise ValueError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}")
 
 
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:

@@ -24,7 +24,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("attack-table", help="success rate and distortion against ε for chosen attacks")
     p.add_argument("--checkpoint", required=True, help="a classifier checkpoint (task: classifier)")
-    p.add_argument("--attack", nargs="+", default=["fgsm"], choices=["fgsm", "pgd_linf", "pgd_l2"])
+    p.add_argument("--attack", nargs="+", default=["fgsm"],
+                   choices=["fgsm", "pgd_linf", "pgd_l2", "torchattacks_fgsm", "torchattacks_pgd_linf",
+                            "torchattacks_pgd_l2"],
+                   help="torchattacks_* run the peer library on the same model and images (parity check)")
     p.add_argument("--epsilon", type=float, nargs="+", required=True, help="ε values (pixel box [0, 1])")
     p.add_argument("--steps", type=int, default=40, help="PGD iterations (step size 2.5·ε/steps)")
     p.add_argument("--limit", type=int, help="attack a seeded random N of the test images (default: all)")
