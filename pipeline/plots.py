@@ -35,3 +35,12 @@ def attention_heatmap(attention: Sequence[Sequence[float]], src_labels: Sequence
     ax.set(xlabel="source", ylabel="output", title=title)
     fig.tight_layout()
     return save_figure(fig, out, dpi=120)
+
+
+def numbered_png(base: str | Path, index: int, count: int) -> Path:
+    """Figure path for item ``index`` of ``count``: ``base`` itself for one item, ``stem-1.png``, ``stem-2.png``,
+    ... for several (always a ``.png`` suffix)."""
+    path = Path(base)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    return path if count == 1 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")

@@ -47,10 +47,6 @@ def _image_paths(specs: list[str], meta: dict) -> list[Path]:
     return paths
 
 
-def _numbered(path: Path, i: int, n: int) -> Path:
-    return path if n == 1 else path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
-
-
 def run(args: argparse.Namespace) -> int:
     import textwrap
     from dataclasses import asdict
@@ -61,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.adversarial.figures import AttackPanel, fooling_figure
     from pipeline.files import write_json
     from pipeline.inference.captioner import Captioner
+    from pipeline.plots import numbered_png
     from pipeline.progress import table
 
     if args.epsilon <= 0 or args.steps < 1:
@@ -91,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     out, shown = Path(args.out), min(args.figures, len(reports))
     name = "untargeted" if args.target is None else "targeted"
     figures = [str(fooling_figure(describe, images[i], [AttackPanel(adv[i], f"{name} ({args.norm} PGD)")],
-                                  _numbered(out, i, shown), width=9.0)) for i in range(shown)]
+                                  numbered_png(out, i, shown), width=9.0)) for i in range(shown)]
     report = {"checkpoint": str(args.checkpoint), "target": args.target, "epsilon": args.epsilon, "norm": args.norm,
               "steps": args.steps, "images": [str(p) for p in paths], "success_rate": rate, "success": key,
               "mean_linf": sum(r.linf for r in reports) / len(reports),

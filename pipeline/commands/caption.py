@@ -9,7 +9,6 @@ one ``error:`` line and exit status 2, before anything is captioned.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pipeline.errors import PipelineError
 
@@ -29,11 +28,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _figure_path(base: str, index: int, count: int) -> Path:
-    path = Path(base)
-    if path.suffix.lower() != ".png":
-        path = path.with_suffix(".png")
-    return path if count == 1 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
 
 
 def _load_all(paths: list[str]) -> list:
@@ -58,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.data.images import prepare_image
     from pipeline.inference.caption_figure import save_attention_figure
     from pipeline.inference.captioner import Captioner
+    from pipeline.plots import numbered_png
     from pipeline.progress import log
 
     if args.beam_size is not None and args.beam_size < 1:
@@ -72,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}\t{result.text}")
         if want_attention:
             pixels = prepare_image(image, captioner.images.size, captioner.images.resize)
-            out = save_attention_figure(_figure_path(args.attention_png, index, len(images)), pixels,
+            out = save_attention_figure(numbered_png(args.attention_png, index, len(images)), pixels,
                                         result.words, result.attention_grids(), caption=result.text)
             log(f"attention maps: {out}")
     return 0
