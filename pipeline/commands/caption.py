@@ -28,8 +28,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-
-
 def _load_all(paths: list[str]) -> list:
     """Decode every image first, so bad input fails before any work (one clear line)."""
     from PIL import Image
