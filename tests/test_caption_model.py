@@ -7,7 +7,12 @@ import torch
 
 from pipeline.checkpoint import Checkpoint, save_checkpoint
 from pipeline.errors import PipelineError
-from pipeline.models.captioner import CaptionModelConfig, build_caption_model, doubly_stochastic_penalty
+from pipeline.models.captioner import (
+    CaptionModelConfig,
+    build_caption_model,
+    concept_targets,
+    doubly_stochastic_penalty,
+)
 from pipeline.models.decoder import DecoderConfig
 from pipeline.models.image_encoder import CompactResNet, ImageEncoder, ImageEncoderConfig
 
@@ -53,6 +58,36 @@ def test_show_and_tell_has_no_attention():
     model = build_caption_model(cfg, vocab_size=11)
     out = model(torch.tensor([[2, 5, 6]]), images=torch.rand(1, 3, 32, 32))
     assert out.logits.shape == (1, 3, 11) and out.attention is None
+
+
+def test_concept_targets_are_the_bag_of_words_of_each_image():
+    tgt_out = torch.tensor([[5, 6, 3, 0], [7, 5, 3, 0], [8, 1, 9, 3]])  # ids; 0 pad, 1 unk, 3 </s>
+    bag = concept_targets(tgt_out, torch.tensor([0, 0, 1]), n_images=2, vocab_size=10, ignore=(0, 1, 3))
+    assert bag[0].nonzero().flatten().tolist() == [5, 6, 7]  # union of image 0's two captions
+    assert bag[1].nonzero().flatten().tolist() == [8, 9]  # <unk>, </s> and padding never count
+
+
+def test_concept_loss_trains_the_cnn_and_survives_a_checkpoint(tmp_path):
+    from pipeline.data.caption_batches import CaptionBatch
+    from pipeline.tasks.captioning import caption_loss
+
+    cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16,
+                                                                 attention="bahdanau", init="bridge"))
+    batch = CaptionBatch(torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), torch.tensor([[2, 5, 6], [2, 7, 0]]),
+                         torch.tensor([[5, 6, 3], [7, 3, 0]]), torch.tensor([0, 1]))
+    plain = build_caption_model(cfg, vocab_size=11)
+    assert plain.concept_head is None  # off by default: the checkpoint layout is unchanged
+    torch.manual_seed(0)
+    model = build_caption_model(cfg.model_copy(update={"concept_loss": 1.0}), vocab_size=11).eval()  # no dropout
+    base = caption_loss(model, batch, 0.0, 1.0, concept_weight=0.0)
+    with_concepts = caption_loss(model, batch, 0.0, 1.0, concept_weight=1.0)
+    assert with_concepts.extras["concept_bce"] > 0
+    assert float(with_concepts.loss.detach()) > float(base.loss.detach())
+    with_concepts.loss.backward()
+    stem = model.encoder.backbone.stem[0].weight.grad
+    assert stem is not None and float(stem.abs().sum()) > 0
+    rebuilt = build_caption_model(cfg.model_copy(update={"concept_loss": 1.0}), vocab_size=11, load_init=False)
+    rebuilt.load_state_dict(model.state_dict())  # strict: the head is part of the checkpoint
 
 
 def _autoencoder_checkpoint(path, backbone: CompactResNet) -> None:

@@ -134,7 +134,6 @@ class ImageEncoder(nn.Module):
         mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)  # (B, S)
         return EncoderOutput(memory, mask, grid.mean(dim=(2, 3)))  # summary (B, C)
 
-
     def _positions(self, height: int, width: int) -> torch.Tensor:
         if max(height, width) > self.cfg.max_grid:
             raise ValueError(f"grid {height}x{width} exceeds model.encoder.max_grid {self.cfg.max_grid}")

@@ -79,7 +79,7 @@ def fit_autoencoder(cfg: Any, model: torch.nn.Module, splits: ImageSplits, meta:
     trainer = Trainer(cfg.train, runtime, model, reconstruction_loss(cfg.model.sparsity),
                       ShuffledTensorBatches([splits.train], cfg.data.batch_size, cfg.train.seed, ReconstructionBatch),
                       lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)},
-                      run_dir, meta, score_name="mse", higher_is_better=False)
+                      run_dir, meta, score_name="mse", higher_is_better=False, unit="img", perplexity=False)
     trainer.fit(resume=not restart)
     return run_dir
 

@@ -15,10 +15,16 @@ from pipeline.config import Config, RunConfig, dump_yaml
 from pipeline.data.caption_batches import CaptionBatch, CaptionBatches, image_batches
 from pipeline.data.captions import CaptionDataConfig, PreparedCaptions, prepare_captions
 from pipeline.data.images import Augment
+from pipeline.data.vocabulary import Vocabulary
 from pipeline.device import resolve_runtime
 from pipeline.files import write_json, write_text
 from pipeline.inference.captioner import Captioner, CaptionSearchConfig
-from pipeline.models.captioner import CaptionModelConfig, build_caption_model, doubly_stochastic_penalty
+from pipeline.models.captioner import (
+    CaptionModelConfig,
+    build_caption_model,
+    concept_targets,
+    doubly_stochastic_penalty,
+)
 from pipeline.progress import log, progress, table
 from pipeline.tasks import Task
 from pipeline.training.trainer import LossOutput, TrainConfig, Trainer
@@ -52,9 +58,12 @@ def prepare(cfg: CaptioningConfig, force: bool = False) -> PreparedCaptions:
     return prepare_captions(cfg.data, cfg.run.stages, force)
 
 
-def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight: float) -> LossOutput:
-    """Token-averaged cross-entropy (+ λ · doubly stochastic attention penalty, Xu et al. 2015 eq. 14)."""
-    enc = model.encode(images=batch.images).select(batch.caption_image)  # each image once, repeated per caption
+def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight: float,
+                 concept_weight: float = 0.0) -> LossOutput:
+    """Token-averaged cross-entropy (+ λ · doubly stochastic attention penalty, Xu et al. 2015 eq. 14)
+    (+ the auxiliary visual-concept loss, see :class:`CaptionModel`)."""
+    image_enc = model.encode(images=batch.images)
+    enc = image_enc.select(batch.caption_image)  # each image once, repeated per caption
     out = model.decoder(batch.tgt_in, enc)  # logits (N, T, V), attention (N, T, S) | None
     n_tokens = batch.n_tokens
     xent = F.cross_entropy(out.logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0,
@@ -64,6 +73,14 @@ def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight:
         penalty = attention_weight * doubly_stochastic_penalty(out.attention.float(), batch.tgt_out != 0)
         total = total + penalty
         extras["attention_penalty"] = float(penalty.detach()) / max(n_tokens, 1)
+    if concept_weight > 0:
+        logits = model.concept_head(image_enc.summary).float()  # (B, V)
+        targets = concept_targets(batch.tgt_out, batch.caption_image, len(logits), logits.shape[-1],
+                                  (Vocabulary.pad_id, Vocabulary.eos_id, Vocabulary.unk_id))
+        # summed over images and words; the total is divided by the target tokens below, like the xent
+        concepts = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+        total = total + concept_weight * concepts
+        extras["concept_bce"] = float(concepts.detach()) / len(logits)
     return LossOutput(total / max(n_tokens, 1), n_tokens, extras)
 
 
@@ -108,8 +125,9 @@ def train(cfg: CaptioningConfig, args: argparse.Namespace | None = None) -> Path
     meta = {"task": "captioning", "config": cfg.to_dict(), "vocab": data.vocab.to_json(),
             "data_fingerprint": {"images": data.images.fingerprint, "captions": data.captions.fingerprint},
             "cider_df": str(data.captions.path / "cider_df.json")}
-    weight = cfg.model.attention_regularization
-    trainer = Trainer(cfg.train, runtime, model, lambda m, b: caption_loss(m, b, cfg.label_smoothing, weight),
+    weight, concepts = cfg.model.attention_regularization, cfg.model.concept_loss
+    trainer = Trainer(cfg.train, runtime, model,
+                      lambda m, b: caption_loss(m, b, cfg.label_smoothing, weight, concepts),
                       batches, validate, run_dir, meta, score_name=cfg.valid_metric)
     started = time.perf_counter()
     state = trainer.fit(resume=not bool(getattr(args, "restart", False)))

@@ -110,7 +110,7 @@ def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
     trainer = Trainer(cfg.train, runtime, model, classification_loss,
                       ShuffledTensorBatches([train_x, train_y], cfg.data.batch_size, cfg.train.seed, ImageBatch),
                       lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)},
-                      run_dir, meta, score_name="accuracy")
+                      run_dir, meta, score_name="accuracy", unit="img", perplexity=False)
     trainer.fit(resume=not getattr(args, "restart", False))
     return run_dir
 

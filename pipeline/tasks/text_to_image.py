@@ -202,7 +202,7 @@ def train_encoder(cfg: TextToImageConfig, data: dict[str, CaptionSplit], vocab, 
     meta = {"task": "text_encoder", "encoder": args, "vocab": vocab.to_json()}
     trainer = Trainer(cfg.encoder.train, runtime, model, contrastive_step,
                       PairBatches(data["train"], cfg.encoder.batch_size, cfg.encoder.train.seed), validate,
-                      run_dir, meta, score_name="recall_at_1")
+                      run_dir, meta, score_name="recall_at_1", unit="pair", perplexity=False)
     trainer.fit(resume=not restart)
     model.load_state_dict(load_checkpoint(trainer.best_path).model)
     return model.eval()

@@ -86,8 +86,11 @@ class Trainer:
                  loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
                  validate: Callable[[torch.nn.Module], dict[str, float]] | None, run_dir: Path,
                  meta: dict[str, Any], score_name: str = "score", higher_is_better: bool = True,
-                 on_step: Callable[[int], None] | None = None):
+                 on_step: Callable[[int], None] | None = None, unit: str = "tok", perplexity: bool = True):
+        """``unit`` names what ``LossOutput.n_tokens`` counts in the log line (tok, img); ``perplexity``
+        logs exp(loss), which means something only for a per-token cross-entropy."""
         self.cfg, self.runtime, self.model = cfg, runtime, model.to(runtime.device)
+        self.unit, self.perplexity = unit, perplexity
         self.loss_fn, self.batches, self.validate_fn = loss_fn, batches, validate
         self.run_dir, self.meta = Path(run_dir), meta
         self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
@@ -172,9 +175,12 @@ class Trainer:
         if step % cfg.log_every == 0:
             row = meter.flush()
             row["lr"] = self.optimizer.param_groups[0]["lr"]
+            if self.perplexity:
+                row["ppl"] = math.exp(min(row["loss"], 50.0))
             self.logbook.write("train", step, epoch=self.state.epoch, **row)
-            log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f} ppl {row['ppl']:.1f} "
-                f"{row['tokens_per_s']:.0f} tok/s lr {row['lr']:.2e}")
+            ppl = f" ppl {row['ppl']:.1f}" if self.perplexity else ""
+            log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
+                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}")
         if cfg.validate_every and step % cfg.validate_every == 0:
             self._validate()
         if step % cfg.checkpoint_every == 0:
@@ -241,7 +247,7 @@ class _Meter:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         tokens = max(self.tokens, 1)
         loss = self.loss_sum / tokens
-        row = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens_per_s": self.tokens / elapsed,
+        row = {"loss": loss, "tokens_per_s": self.tokens / elapsed,
                **{name: total / tokens for name, total in self.extras.items()}}
         self.__init__()
         return row
