@@ -112,3 +112,24 @@ def test_every_conf_key_is_commented():
             stripped = line.strip()
             if stripped and not stripped.startswith("#") and not stripped.endswith(":"):
                 assert "#" in line, f"{path.name}: uncommented key: {line}"
+
+
+def test_holdout_and_train_limit_mix_classes_of_a_class_sorted_dataset(monkeypatch):
+    """CIFAR-10's ImageFolder copy is stored class by class: a hold-out taken from the end would be all
+    trucks, and a train_limit taken from the front all airplanes."""
+    from pipeline.adversarial import datasets
+    from pipeline.data import vision
+    from pipeline.tasks._unsup_common import ImageDataConfig, load_splits
+
+    labels = np.repeat(np.arange(10), 50)  # 500 images, sorted by class
+    images = np.repeat(labels[:, None, None, None] * 25, 32 * 32 * 3, axis=1).reshape(500, 32, 32, 3)
+    monkeypatch.setattr(vision, "load_cifar10", lambda split, root=None, stages_dir=None: (
+        images.astype(np.uint8), labels.tolist()))
+    classes = lambda x: set((x[:, 0, 0, 0] * 255 / 25).round().int().tolist())  # noqa: E731
+    splits = load_splits(ImageDataConfig(dataset="cifar10", valid_size=100), "unused")
+    assert len(splits.valid) == 100 and len(splits.train) == 400
+    assert classes(splits.valid) == set(range(10)) and classes(splits.train) == set(range(10))
+    limited, limited_labels = datasets.load_images("cifar10", "train", limit=100)
+    assert len(limited) == 100 and len(set(limited_labels.tolist())) == 10
+    again, _ = datasets.load_images("cifar10", "train", limit=100)
+    assert bool((again == limited).all())  # seeded: the same subset every time

@@ -38,8 +38,9 @@ def load_images(dataset: DatasetName, split: Literal["train", "test"], root: str
 
     reader = load_mnist if dataset == "mnist" else load_cifar10
     images, labels = reader(split, root=root, stages_dir=stages_dir)
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
+    if limit is not None:  # a seeded random subset, in file order: the first N of CIFAR-10 are all airplanes
+        keep = np.sort(evaluation_subset(len(labels), min(limit, len(labels))).numpy())
+        images, labels = images[keep], np.asarray(labels)[keep]
     return to_tensor(images), torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
 

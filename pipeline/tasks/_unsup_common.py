@@ -21,8 +21,8 @@ class ImageDataConfig(Config):
 
     dataset: DatasetName = "mnist"  # mnist | cifar10
     root: str | None = None  # local copy; default $PIPELINE_DATASETS/<dataset>, else the public origin
-    train_limit: int | None = None  # first N training images only (quick runs)
-    valid_size: int = 5000  # held out from the end of train for model selection
+    train_limit: int | None = None  # a seeded random N of the training images only (quick runs)
+    valid_size: int = 5000  # a seeded random hold-out of train for model selection
     batch_size: int = 128  # images per step
 
 
@@ -44,12 +44,15 @@ class ImageSplits:
 
 
 def load_splits(data: ImageDataConfig, stages_dir: str) -> ImageSplits:
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.adversarial.datasets import evaluation_subset, load_images
 
     images, _ = load_images(data.dataset, "train", data.root, stages_dir, data.train_limit)
     test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)
     n_valid = min(data.valid_size, len(images) // 5)
-    return ImageSplits(images[:-n_valid], images[-n_valid:], test, test_labels)
+    # A seeded random hold-out, not the last N: the CIFAR-10 ImageFolder copy is stored class by class,
+    # so the last 5,000 training images are all trucks (none would be trained on, all validated on).
+    order = evaluation_subset(len(images), None, seed=0)
+    return ImageSplits(images[order[n_valid:]], images[order[:n_valid]], test, test_labels)
 
 
 def pca_stage(data: ImageDataConfig, train: torch.Tensor, stages_dir: str, max_components: int = 512) -> Path:
@@ -65,6 +68,7 @@ def pca_stage(data: ImageDataConfig, train: torch.Tensor, stages_dir: str, max_c
         return {"images": len(flat), "components": pca.components.shape[1]}
 
     params = {"dataset": data.dataset, "train_limit": data.train_limit, "valid_size": data.valid_size,
+              "holdout": "random-seed0",
               "max_components": max_components}
     return run_stage(Path(stages_dir), f"pca-{data.dataset}", params, {}, build).path
 

@@ -94,6 +94,19 @@ def train(cfg: AutoencoderTaskConfig, args: argparse.Namespace) -> Path:
     model = build_autoencoder(cfg.model, shape)
     if cfg.model.kind == "linear":
         model.mean.copy_(splits.train.flatten(1).mean(0))  # PCA centres the data; so does its network twin
+    if cfg.model.shortcut == "pca":  # start at PCA's solution (the cached closed-form stage)
+        import numpy as np
+
+        from pipeline.errors import PipelineError
+        from pipeline.tasks._unsup_common import pca_stage
+
+        stage = pca_stage(cfg.data, splits.train, cfg.run.stages)
+        components = np.load(stage / "components.npy")
+        if components.shape[1] < cfg.model.code_size:
+            raise PipelineError(f"shortcut: pca needs {cfg.model.code_size} components; the PCA stage keeps "
+                                f"{components.shape[1]}")
+        model.init_from_pca(torch.from_numpy(np.load(stage / "mean.npy")).float(),
+                            torch.from_numpy(components[:, : cfg.model.code_size]).float())
     meta = {"task": "autoencoder", "config": cfg.to_dict(), "input_shape": list(shape)}
     return fit_autoencoder(cfg, model, splits, meta, getattr(args, "restart", False))
 

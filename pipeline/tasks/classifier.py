@@ -24,8 +24,8 @@ from pipeline.training.trainer import LossOutput, TrainConfig
 class ClassifierData(Config):
     dataset: DatasetName = "mnist"
     root: str | None = None  # local copy; default $PIPELINE_DATASETS/<dataset> or the public origin
-    train_limit: int | None = None  # use only the first N training images (quick runs)
-    valid_size: int = 5000  # held out from the end of the training split for model selection
+    train_limit: int | None = None  # a seeded random N of the training images only (quick runs)
+    valid_size: int = 5000  # a seeded random hold-out of the training split for model selection
     batch_size: int = 128
 
 

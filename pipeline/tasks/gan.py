@@ -23,7 +23,7 @@ from pipeline.tasks import Task
 class GanData(Config):
     dataset: DatasetName = "mnist"
     root: str | None = None  # local copy; default $PIPELINE_DATASETS/<dataset> or the public origin
-    train_limit: int | None = None  # first N training images only (quick runs)
+    train_limit: int | None = None  # a seeded random N of the training images only (quick runs)
 
 
 class GanModel(Config):

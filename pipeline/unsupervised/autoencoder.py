@@ -45,13 +45,24 @@ class AutoencoderConfig(Config):
     noise_std: float = 0.0  # std of the Gaussian noise added before the logistic (code: binary)
     input_norm: Literal["none", "contrast"] = "none"  # contrast: the encoder sees each image minus its mean,
     # divided by its std (brightness and contrast are nuisances for retrieval); the target stays the raw image
+    output: Literal["sigmoid", "linear"] = "sigmoid"  # reconstruction activation (deep, conv, resnet)
+    shortcut: Literal["none", "pca"] = "none"  # pca: linear encoder/decoder paths beside the nonlinear ones,
+    # initialised to closed-form PCA, the nonlinear paths starting at zero (see PCAShortcutAutoencoder)
     sparsity: SparsityConfig = SparsityConfig()
 
     @model_validator(mode="after")
     def _kl_needs_logistic_codes(self) -> AutoencoderConfig:
         if self.sparsity.kind == "kl" and self.code not in ("sigmoid", "binary"):
             raise ValueError("sparsity.kind=kl needs logistic code units: set code to sigmoid or binary")
+        if self.shortcut == "pca":
+            if self.kind == "linear" or self.code != "linear" or self.output != "linear" or self.input_norm != "none":
+                raise ValueError("shortcut=pca needs kind deep/conv/resnet, code: linear, output: linear and "
+                                 "input_norm: none (PCA's code and reconstruction are linear in the raw pixels)")
         return self
+
+
+def _output_activation(name: str) -> nn.Module:
+    return nn.Sigmoid() if name == "sigmoid" else nn.Identity()
 
 
 def contrast_normalise(x: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
@@ -76,13 +87,19 @@ class DeepAutoencoder(nn.Module):
 
     def __init__(self, input_shape: tuple[int, ...], code_size: int, hidden: list[int],
                  activation: Activation = "relu", code: CodeKind = "linear", noise_std: float = 0.0,
-                 input_norm: str = "none"):
+                 input_norm: str = "none", output: str = "sigmoid"):
         super().__init__()
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
         sizes = [int(torch.tensor(input_shape).prod()), *hidden, code_size]
         self.encoder = _mlp(sizes, activation)
         self.code_layer = CodeLayer(code, noise_std)
-        self.decoder = nn.Sequential(_mlp(sizes[::-1], activation), nn.Sigmoid())
+        self.decoder = nn.Sequential(_mlp(sizes[::-1], activation), _output_activation(output))
+
+    def zero_last_layers(self) -> None:
+        """The code and the reconstruction start at exactly 0 (used under a PCA shortcut)."""
+        for layer in (self.encoder[-1], self.decoder[0][-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_norm == "contrast":
@@ -104,7 +121,8 @@ class ConvAutoencoder(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none"):
+                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
+                 output: str = "sigmoid"):
         super().__init__()
         in_channels, height, width = input_shape
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
@@ -124,8 +142,14 @@ class ConvAutoencoder(nn.Module):
         outs = [*channels[::-1][1:], in_channels]
         for i, (n_in, n_out) in enumerate(zip(channels[::-1], outs, strict=True)):
             deconvs.append(nn.ConvTranspose2d(n_in, n_out, 4, stride=2, padding=1))
-            deconvs.append(nn.ReLU() if i < len(channels) - 1 else nn.Sigmoid())
+            deconvs.append(nn.ReLU() if i < len(channels) - 1 else _output_activation(output))
         self.deconvs = nn.Sequential(*deconvs)
+
+    def zero_last_layers(self) -> None:
+        """The code and the reconstruction start at exactly 0 (used under a PCA shortcut)."""
+        for layer in (self.to_code, self.deconvs[-2]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_norm == "contrast":
@@ -147,11 +171,12 @@ class ResNetAutoencoder(ConvAutoencoder):
     """
 
     def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none"):
+                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
+                 output: str = "sigmoid"):
         from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig
 
         # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
-        super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm)
+        super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm, output)
         if input_shape[0] != 3:
             raise ValueError("the resnet encoder takes colour images (3 channels)")
         self.encoder = CompactResNet(ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels),
@@ -164,15 +189,73 @@ class ResNetAutoencoder(ConvAutoencoder):
         return self.to_code(self.encoder(x).flatten(1))  # (B, 3, H, W) → (B, C, H/2^(L-1), W/2^(L-1)) → (B, k)
 
 
+class PCAShortcutAutoencoder(nn.Module):
+    """A nonlinear autoencoder plus linear paths initialised to PCA: c = Wᵀ(x − μ) + f(x), x̂ = μ + Uc + g(c).
+
+    Trained from random weights, our deep and convolutional autoencoders plateau above PCA's error
+    on CIFAR-10 at 32 code units (docs/unsupervised.md has the numbers): gradient descent on raw,
+    strongly correlated pixels finds the low-variance principal directions very slowly, the
+    poor-solution problem Hinton & Salakhutdinov (2006) met with RBM pretraining.
+    Here the linear paths W, U start at PCA's components and the nonlinear paths f (the inner
+    encoder) and g (the inner decoder) at exactly zero (their last layers zeroed), so training starts
+    at PCA's reconstruction and everything is then trained jointly. Whatever the model ends below
+    PCA's error is what the nonlinear paths add. (Same idea as a residual block initialised to the
+    identity, He et al. 2016; here "identity" is the best linear autoencoder.)
+    """
+
+    def __init__(self, inner: nn.Module, input_size: int, code_size: int):
+        super().__init__()
+        inner.zero_last_layers()
+        self.inner, self.input_shape = inner, inner.input_shape
+        self.code_layer = inner.code_layer
+        self.encode_linear = nn.Parameter(torch.zeros(input_size, code_size))  # W, set by init_from_pca
+        self.decode_linear = nn.Parameter(torch.zeros(code_size, input_size))  # Uᵀ
+        self.register_buffer("mean", torch.zeros(input_size))
+
+    @torch.no_grad()
+    def init_from_pca(self, mean: torch.Tensor, components: torch.Tensor) -> None:
+        """``mean`` (D,), ``components`` (D, k) orthonormal: the model then reconstructs exactly as PCA does."""
+        self.mean.copy_(mean)
+        self.encode_linear.copy_(components)
+        self.decode_linear.copy_(components.T)
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(1) - self.mean) @ self.encode_linear + self.inner.encode_pre(x)
+
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+        pre = self.encode_pre(x)
+        code = self.code_layer(pre)
+        linear = (code @ self.decode_linear + self.mean).view(x.shape)
+        return AutoencoderOutput(linear + self._inner_decode(code, x.shape), code, pre)
+
+    def _inner_decode(self, code: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        inner = self.inner
+        if isinstance(inner, DeepAutoencoder):
+            return inner.decoder(code).view(shape)
+        hidden = inner.from_code(code).view(-1, *inner.feature_shape)
+        return inner.deconvs(hidden)
+
+
 def build_autoencoder(cfg: AutoencoderConfig, input_shape: tuple[int, ...]) -> nn.Module:
-    """The model a config describes; ``input_shape`` is (C, H, W) for images, channels first."""
-    if cfg.kind == "deep":
-        return DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std,
-                               cfg.input_norm)
-    if cfg.kind == "conv":
-        return ConvAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm)
-    if cfg.kind == "resnet":
-        return ResNetAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm)
+    """The model a config describes; ``input_shape`` is (C, H, W) for images, channels first.
+
+    With ``shortcut: pca`` the model starts with zero linear paths; the task copies the PCA
+    components in before training (:meth:`PCAShortcutAutoencoder.init_from_pca`), and a
+    checkpoint restores them with the other weights.
+    """
     if cfg.kind == "linear":
         return LinearAutoencoder(int(torch.tensor(input_shape).prod()), cfg.code_size)
-    raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")
+    if cfg.kind == "deep":
+        model = DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std,
+                                cfg.input_norm, cfg.output)
+    elif cfg.kind == "conv":
+        model = ConvAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm,
+                                cfg.output)
+    elif cfg.kind == "resnet":
+        model = ResNetAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm,
+                                  cfg.output)
+    else:
+        raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")
+    if cfg.shortcut == "pca":
+        return PCAShortcutAutoencoder(model, int(torch.tensor(input_shape).prod()), cfg.code_size)
+    return model
