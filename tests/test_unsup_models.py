@@ -141,3 +141,37 @@ def test_code_activity_reports_how_sparse_the_code_is():
     assert act["mean_activation"] == pytest.approx(float(codes.mean()), rel=1e-5)
     assert act["share_below_0.05"] == pytest.approx(float((codes.abs() < 0.05).float().mean()))
     assert 0.0 < act["mean_activation"] < 1.0
+
+
+@pytest.mark.parametrize("kind", ["deep", "conv", "resnet"])
+@pytest.mark.parametrize("shortcut", ["pca", "pca_fixed"])
+def test_pca_shortcut_starts_at_pca_and_fixed_keeps_it(kind, shortcut):
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 3 * 8 * 8)).astype(np.float32) * rng.random(3 * 8 * 8).astype(np.float32)
+    pca = PCA.fit(x, 6)
+    cfg = AutoencoderConfig(kind=kind, code_size=6, hidden=[16], channels=[4, 8], output="linear", shortcut=shortcut)
+    model = build_autoencoder(cfg, (3, 8, 8))
+    model.init_from_pca(torch.from_numpy(pca.mean).float(), torch.from_numpy(pca.components).float())
+    images = torch.from_numpy(x).view(-1, 3, 8, 8)
+    with torch.no_grad():
+        start = float(((model(images).reconstruction - images) ** 2).mean())
+    assert start == pytest.approx(pca.reconstruction_mse(x), rel=1e-4)  # exactly PCA before any training
+    trainable = {name for name, _ in model.named_parameters()}
+    assert ("encode_linear" in trainable) == (shortcut == "pca")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(30):
+        optimizer.zero_grad()
+        ((model(images).reconstruction - images) ** 2).sum(dim=(1, 2, 3)).mean().backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = float(((model(images).reconstruction - images) ** 2).mean())
+    assert after < start  # the nonlinear paths (zero at the start) learn a correction
+    if shortcut == "pca_fixed":
+        assert torch.equal(model.encode_linear, torch.from_numpy(pca.components).float())
+
+
+def test_pca_shortcut_needs_linear_codes_and_output():
+    with pytest.raises(ValidationError, match="shortcut"):
+        AutoencoderConfig(kind="deep", shortcut="pca")  # sigmoid output by default
+    with pytest.raises(ValidationError, match="shortcut"):
+        AutoencoderConfig(kind="deep", shortcut="pca_fixed", output="linear", code="binary")

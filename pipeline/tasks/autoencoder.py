@@ -94,7 +94,7 @@ def train(cfg: AutoencoderTaskConfig, args: argparse.Namespace) -> Path:
     model = build_autoencoder(cfg.model, shape)
     if cfg.model.kind == "linear":
         model.mean.copy_(splits.train.flatten(1).mean(0))  # PCA centres the data; so does its network twin
-    if cfg.model.shortcut == "pca":  # start at PCA's solution (the cached closed-form stage)
+    if cfg.model.shortcut != "none":  # start at PCA's solution (the cached closed-form stage)
         import numpy as np
 
         from pipeline.errors import PipelineError

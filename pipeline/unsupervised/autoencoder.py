@@ -46,17 +46,18 @@ class AutoencoderConfig(Config):
     input_norm: Literal["none", "contrast"] = "none"  # contrast: the encoder sees each image minus its mean,
     # divided by its std (brightness and contrast are nuisances for retrieval); the target stays the raw image
     output: Literal["sigmoid", "linear"] = "sigmoid"  # reconstruction activation (deep, conv, resnet)
-    shortcut: Literal["none", "pca"] = "none"  # pca: linear encoder/decoder paths beside the nonlinear ones,
-    # initialised to closed-form PCA, the nonlinear paths starting at zero (see PCAShortcutAutoencoder)
+    shortcut: Literal["none", "pca", "pca_fixed"] = "none"  # pca: linear encoder/decoder paths beside the
+    # nonlinear ones, initialised to closed-form PCA, the nonlinear paths starting at zero; pca_fixed: the
+    # linear paths stay PCA and only the nonlinear correction trains (see PCAShortcutAutoencoder)
     sparsity: SparsityConfig = SparsityConfig()
 
     @model_validator(mode="after")
     def _kl_needs_logistic_codes(self) -> AutoencoderConfig:
         if self.sparsity.kind == "kl" and self.code not in ("sigmoid", "binary"):
             raise ValueError("sparsity.kind=kl needs logistic code units: set code to sigmoid or binary")
-        if self.shortcut == "pca":
+        if self.shortcut != "none":
             if self.kind == "linear" or self.code != "linear" or self.output != "linear" or self.input_norm != "none":
-                raise ValueError("shortcut=pca needs kind deep/conv/resnet, code: linear, output: linear and "
+                raise ValueError("shortcut=pca(_fixed) needs kind deep/conv/resnet, code: linear, output: linear and "
                                  "input_norm: none (PCA's code and reconstruction are linear in the raw pixels)")
         return self
 
@@ -198,18 +199,23 @@ class PCAShortcutAutoencoder(nn.Module):
     poor-solution problem Hinton & Salakhutdinov (2006) met with RBM pretraining.
     Here the linear paths W, U start at PCA's components and the nonlinear paths f (the inner
     encoder) and g (the inner decoder) at exactly zero (their last layers zeroed), so training starts
-    at PCA's reconstruction and everything is then trained jointly. Whatever the model ends below
-    PCA's error is what the nonlinear paths add. (Same idea as a residual block initialised to the
-    identity, He et al. 2016; here "identity" is the best linear autoencoder.)
+    at PCA's reconstruction and everything is then trained jointly (``trainable``), or the linear
+    paths stay exactly PCA and only the nonlinear correction trains (``trainable=False``): then
+    whatever the model ends below PCA's error is what the nonlinear paths add. (Same idea as a
+    residual block initialised to the identity, He et al. 2016; here "identity" is the best linear
+    autoencoder.)
     """
 
-    def __init__(self, inner: nn.Module, input_size: int, code_size: int):
+    def __init__(self, inner: nn.Module, input_size: int, code_size: int, trainable: bool = True):
         super().__init__()
         inner.zero_last_layers()
         self.inner, self.input_shape = inner, inner.input_shape
         self.code_layer = inner.code_layer
-        self.encode_linear = nn.Parameter(torch.zeros(input_size, code_size))  # W, set by init_from_pca
-        self.decode_linear = nn.Parameter(torch.zeros(code_size, input_size))  # Uᵀ
+        for name, shape in (("encode_linear", (input_size, code_size)), ("decode_linear", (code_size, input_size))):
+            if trainable:  # W and Uᵀ, set by init_from_pca
+                self.register_parameter(name, nn.Parameter(torch.zeros(shape)))
+            else:
+                self.register_buffer(name, torch.zeros(shape))
         self.register_buffer("mean", torch.zeros(input_size))
 
     @torch.no_grad()
@@ -239,7 +245,7 @@ class PCAShortcutAutoencoder(nn.Module):
 def build_autoencoder(cfg: AutoencoderConfig, input_shape: tuple[int, ...]) -> nn.Module:
     """The model a config describes; ``input_shape`` is (C, H, W) for images, channels first.
 
-    With ``shortcut: pca`` the model starts with zero linear paths; the task copies the PCA
+    With ``shortcut: pca`` (or ``pca_fixed``) the model starts with zero linear paths; the task copies the PCA
     components in before training (:meth:`PCAShortcutAutoencoder.init_from_pca`), and a
     checkpoint restores them with the other weights.
     """
@@ -256,6 +262,7 @@ def build_autoencoder(cfg: AutoencoderConfig, input_shape: tuple[int, ...]) -> n
                                   cfg.output)
     else:
         raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")
-    if cfg.shortcut == "pca":
-        return PCAShortcutAutoencoder(model, int(torch.tensor(input_shape).prod()), cfg.code_size)
+    if cfg.shortcut != "none":
+        return PCAShortcutAutoencoder(model, int(torch.tensor(input_shape).prod()), cfg.code_size,
+                                      trainable=cfg.shortcut == "pca")
     return model
