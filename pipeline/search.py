@@ -90,6 +90,11 @@ class _Beams:
     attention: torch.Tensor | None  # (B·K, t, S)
     state: DecoderState
 
+    def select(self, examples: torch.Tensor, rows: torch.Tensor) -> _Beams:
+        """Keep ``examples`` (indices into the B blocks) whose rows are ``rows``."""
+        attention = None if self.attention is None else self.attention[rows]
+        return _Beams(self.scores[examples], self.tokens[rows], attention, self.state.select(rows))
+
 
 @torch.no_grad()
 def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, beam_size: int,
@@ -97,13 +102,18 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
                 n_best: int = 1) -> SearchResult:
     """Batched beam search. An example is done once it has ``beam_size`` finished hypotheses
     (only </s> continuations ranked within the top ``beam_size`` finish, as in fairseq);
-    with ``beam_size`` 1 this is exactly greedy search."""
+    with ``beam_size`` 1 this is exactly greedy search.
+
+    Done examples leave the batch: their K rows are dropped from every per-row tensor, so a
+    batch decodes at the cost of its still-running examples, not of its longest one.
+    """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) cannot exceed beam_size ({beam_size})")
     batch, device, k = enc.summary.size(0), enc.summary.device, beam_size
-    limits = _max_lengths(max_output_len, batch, device)
-    rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B·K,) example of each row
-    enc = enc.select(rows)
+    src_lengths = enc.mask.sum(dim=1).tolist()
+    limits = _max_lengths(max_output_len, batch, device).repeat_interleave(k)  # (B·K,) of the alive rows
+    active = list(range(batch))  # the example of each alive block of K rows
+    enc = enc.select(torch.arange(batch, device=device).repeat_interleave(k))
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # only the first beam is alive at the start, so beams do not start as copies
     beams = _Beams(scores, torch.empty(batch * k, 0, dtype=torch.long, device=device), None,
@@ -112,14 +122,21 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
     prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, beams.state, enc)
-        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits[rows] <= t, eos_id)
+        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits <= t, eos_id)
         cand_scores, cand_beam, cand_token = _expand(beams.scores, log_probs, k)
-        _finish(finished, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
+        _finish(finished, active, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
                 length_penalty_alpha)
-        if all(len(f) >= k for f in finished):
+        done = [len(finished[example]) >= k for example in active]
+        if all(done):
             break
         beams, prev = _prune(beams, out, cand_scores, cand_beam, cand_token, eos_id, k)
-    return SearchResult([_rank(hyps, n_best, enc.mask[b * k]) for b, hyps in enumerate(finished)])
+        if any(done):
+            keep = [i for i, d in enumerate(done) if not d]
+            rows = (torch.tensor(keep, device=device)[:, None] * k + torch.arange(k, device=device)).view(-1)
+            active = [active[i] for i in keep]
+            beams = beams.select(torch.tensor(keep, device=device), rows)
+            prev, limits, enc = prev[rows], limits[rows], enc.select(rows)
+    return SearchResult([_rank(hyps, n_best, src_lengths[b]) for b, hyps in enumerate(finished)])
 
 
 def _expand(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
@@ -130,11 +147,13 @@ def _expand(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
     return top_scores, top_index // vocab, top_index % vocab
 
 
-def _finish(finished, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k, alpha):
-    """Move </s> continuations ranked within the top K of not-yet-done examples to ``finished``."""
+def _finish(finished, active, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k,
+            alpha):
+    """Move </s> continuations ranked within the top K of not-yet-done examples to ``finished``
+    (block ``b`` of the alive rows is example ``active[b]``)."""
     is_eos = (cand_token[:, :k] == eos_id) & torch.isfinite(cand_scores[:, :k])
     for b, j in is_eos.nonzero().tolist():
-        if len(finished[b]) >= k:
+        if len(finished[active[b]]) >= k:
             continue
         row = b * k + int(cand_beam[b, j])
         tokens = beams.tokens[row].tolist()
@@ -143,7 +162,7 @@ def _finish(finished, cand_scores, cand_beam, cand_token, beams: _Beams, step_at
             last = step_attention[row][None]  # (1, S)
             attention = last if beams.attention is None else torch.cat([beams.attention[row], last])
         raw = float(cand_scores[b, j])
-        finished[b].append(Hypothesis(tokens, raw / length_penalty(len(tokens) + 1, alpha), attention))
+        finished[active[b]].append(Hypothesis(tokens, raw / length_penalty(len(tokens) + 1, alpha), attention))
 
 
 def _prune(beams: _Beams, out, cand_scores, cand_beam, cand_token, eos_id: int, k: int):
@@ -161,9 +180,8 @@ def _prune(beams: _Beams, out, cand_scores, cand_beam, cand_token, eos_id: int, 
     return _Beams(scores, tokens, attention, out.state.select(source)), new_tokens
 
 
-def _rank(hyps: list[Hypothesis], n_best: int, mask: torch.Tensor) -> list[Hypothesis]:
+def _rank(hyps: list[Hypothesis], n_best: int, src_len: int) -> list[Hypothesis]:
     ranked = sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best]
-    src_len = int(mask.sum())
     for h in ranked:
         if h.attention is not None:
             h.attention = h.attention[:, :src_len].cpu()

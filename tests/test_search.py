@@ -25,10 +25,16 @@ def test_batched_beam_equals_per_sentence_beam(input_feeding):
     model = tiny_model("bahdanau", input_feeding, seed=5).eval()
     src, lengths = padded_batch([7, 3, 5, 1, 6, 2], seed=6)
     enc = model.encode(src=src, src_lengths=lengths)
-    batched = beam_search(model.decoder, enc, BOS, EOS, 4, 10, length_penalty_alpha=1.0, n_best=3)
+    rows, step = [], model.decoder.step
+    model.decoder.step = lambda prev, *args: rows.append(len(prev)) or step(prev, *args)
+    limits = lengths + 3  # examples end at different steps
+    batched = beam_search(model.decoder, enc, BOS, EOS, 4, limits, length_penalty_alpha=1.0, n_best=3)
+    del model.decoder.step
+    assert rows[0] == 6 * 4 and rows[-1] < rows[0]  # done examples leave the batch
     for i in range(len(lengths)):
         single_enc = model.encode(src=src[i:i + 1, : lengths[i]], src_lengths=lengths[i:i + 1])
-        single = beam_search(model.decoder, single_enc, BOS, EOS, 4, 10, length_penalty_alpha=1.0, n_best=3)
+        single = beam_search(model.decoder, single_enc, BOS, EOS, 4, limits[i:i + 1], length_penalty_alpha=1.0,
+                             n_best=3)
         assert [h.tokens for h in single.hypotheses[0]] == [h.tokens for h in batched.hypotheses[i]]
         assert [h.score for h in single.hypotheses[0]] == pytest.approx([h.score for h in batched.hypotheses[i]],
                                                                           abs=1e-4)
