@@ -125,9 +125,23 @@ def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
         with torch.no_grad():
             rows.append(model(images).reconstruction.numpy())
         labels.append(f"{name.split('_', 2)[-1] if name.startswith('ae_') else name} ({cfg.model.code_size})")
+        if len(rows) == 2:  # PCA at the first model's code size, right under the originals
+            rows.insert(1, _pca_reconstruction(cfg, images))
+            labels.insert(1, f"PCA ({cfg.model.code_size})")
     from pipeline.unsupervised.figures import image_grid
 
     return image_grid(rows, out / f"reconstructions_{dataset}.png", labels, title=f"{dataset} test reconstructions")
+
+
+def _pca_reconstruction(cfg, images):
+    """Closed-form PCA (fitted on the model's training images) reconstructions of ``images``."""
+    from pipeline.tasks._unsup_common import load_splits, pca_stage
+    from pipeline.unsupervised.pca import PCA
+
+    stage = pca_stage(cfg.data, load_splits(cfg.data, cfg.run.stages).train, cfg.run.stages)
+    k = cfg.model.code_size
+    pca = PCA(np.load(stage / "mean.npy"), np.load(stage / "components.npy")[:, :k], np.load(stage / "variance.npy"))
+    return pca.decode(pca.encode(images.flatten(1).numpy())).reshape(images.shape)
 
 
 def _load_dbn(path: Path):
