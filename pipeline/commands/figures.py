@@ -59,20 +59,15 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     import torch
 
     from pipeline.adversarial.datasets import load_images
-    from pipeline.tasks._unsup_common import load_splits, pca_stage
     from pipeline.tasks.autoencoder import load_autoencoder
     from pipeline.unsupervised.figures import image_grid
-    from pipeline.unsupervised.pca import PCA
 
     model, cfg = load_autoencoder(_need(runs / CODES_RUN / "checkpoints" / "best.pt"))
     images = _spread(load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
     with torch.no_grad():
         recon = model(images).reconstruction.numpy()
-    stage = pca_stage(cfg.data, load_splits(cfg.data, cfg.run.stages).train, cfg.run.stages)
     k = cfg.model.code_size
-    pca = PCA(np.load(stage / "mean.npy"), np.load(stage / "components.npy")[:, :k], np.load(stage / "variance.npy"))
-    pca_recon = pca.decode(pca.encode(images.flatten(1).numpy())).reshape(images.shape)
-    return image_grid([images.numpy(), recon, pca_recon], out / "codes_reconstructions.png",
+    return image_grid([images.numpy(), recon, _pca_reconstruction(cfg, images)], out / "codes_reconstructions.png",
                       ["original", f"{k}-bit code", f"PCA {k}"], title="CIFAR-10 test images")
 
 
