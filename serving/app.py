@@ -32,9 +32,9 @@ def build_app(args: dict | AppArgs) -> Application:
     translator = None
     if args.translators:
         deployment = TranslatorModel.options(ray_actor_options=actor) if actor else TranslatorModel
-        translator = deployment.bind(dict(args.translators), args.device, args.threads, args.switch_interval_s)
+        translator = deployment.bind(dict(args.translators), args.device, args.threads)
     captioner = None
     if args.captioner:
         deployment = CaptionerModel.options(ray_actor_options=actor) if actor else CaptionerModel
-        captioner = deployment.bind(args.captioner, args.device, args.threads, args.switch_interval_s)
+        captioner = deployment.bind(args.captioner, args.device, args.threads)
     return Ingress.bind(translator, sorted(args.translators), captioner, args.limits.model_dump())

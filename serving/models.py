@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,12 +54,6 @@ def _batch_settings(user_config: dict) -> tuple[int, float]:
     return size, wait
 
 
-def _set_switch_interval(seconds: float | None) -> None:
-    """The replica process's GIL switch interval (``AppArgs.switch_interval_s``); None keeps Python's."""
-    if seconds is not None:
-        sys.setswitchinterval(seconds)
-
-
 def checkpoint_id(path: str, meta: dict) -> str:
     """A short, stable id: file name, training step and modification time of the checkpoint."""
     stat = Path(path).stat()
@@ -79,11 +72,9 @@ def _group_by(jobs: list, key) -> dict:
 class TranslatorModel:
     """Every configured language pair in one replica: on 2 CPUs, fewer processes beat one per pair."""
 
-    def __init__(self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1,
-                 switch_interval_s: float | None = None):
+    def __init__(self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1):
         from pipeline.inference.translator import Translator
 
-        _set_switch_interval(switch_interval_s)
         self.translators, self.checkpoints = {}, checkpoints
         for pair, checkpoint in checkpoints.items():
             translator = Translator.from_checkpoint(checkpoint, device=device, threads=threads)
@@ -130,11 +121,9 @@ class TranslatorModel:
 @serve.deployment(name="captioner", max_ongoing_requests=64, max_queued_requests=128,
                   ray_actor_options={"num_cpus": 0.4}, health_check_period_s=2, health_check_timeout_s=30)
 class CaptionerModel:
-    def __init__(self, checkpoint: str, device: str = "auto", threads: int = 1,
-                 switch_interval_s: float | None = None):
+    def __init__(self, checkpoint: str, device: str = "auto", threads: int = 1):
         from pipeline.inference.captioner import Captioner
 
-        _set_switch_interval(switch_interval_s)
         self.captioner = Captioner.from_checkpoint(checkpoint, device=device, threads=threads)
         self.checkpoint, self.stats = checkpoint, BatchStats()
 

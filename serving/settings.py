@@ -36,10 +36,6 @@ class AppArgs(BaseModel):
     captioner: str | None = None  # captioning checkpoint (None: no /v1/caption model)
     device: str = "auto"  # auto: the GPU when the replica was given one, else CPU
     threads: int = Field(1, gt=0)  # torch intra-op threads per model replica
-    # GIL switch interval in the model replicas (None: Python's 5 ms). The decode runs in a worker
-    # thread; a shorter interval lets the replica's event loop take the GIL sooner to admit new
-    # requests into the next @serve.batch while a batch decodes (see docs/serving.md).
-    switch_interval_s: float | None = Field(None, gt=0, le=0.1)
     limits: Limits = Limits()
 
     @field_validator("translators")
