@@ -175,8 +175,8 @@ class Trainer:
         if step % cfg.log_every == 0:
             row = meter.flush()
             row["lr"] = self.optimizer.param_groups[0]["lr"]
-            if self.perplexity:
-                row["ppl"] = math.exp(min(row["loss"], 50.0))
+            if self.perplexity:  # of the cross-entropy term alone when the loss also adds penalties
+                row["ppl"] = math.exp(min(row.get("xent", row["loss"]), 50.0))
             self.logbook.write("train", step, epoch=self.state.epoch, **row)
             ppl = f" ppl {row['ppl']:.1f}" if self.perplexity else ""
             log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
