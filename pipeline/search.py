@@ -131,10 +131,10 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
             break
         beams, prev = _prune(beams, out, cand_scores, cand_beam, cand_token, eos_id, k)
         if any(done):
-            keep = [i for i, d in enumerate(done) if not d]
-            rows = (torch.tensor(keep, device=device)[:, None] * k + torch.arange(k, device=device)).view(-1)
-            active = [active[i] for i in keep]
-            beams = beams.select(torch.tensor(keep, device=device), rows)
+            keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
+            rows = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
+            active = [active[i] for i in keep.tolist()]
+            beams = beams.select(keep, rows)
             prev, limits, enc = prev[rows], limits[rows], enc.select(rows)
     return SearchResult([_rank(hyps, n_best, src_lengths[b]) for b, hyps in enumerate(finished)])
 

@@ -52,3 +52,13 @@ def evaluation_subset(total: int, n: int | None, seed: int = 0) -> torch.Tensor:
     """
     order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     return order if n is None else order[:n]
+
+
+def holdout_split(total: int, valid_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, valid) indices: a seeded random hold-out of ``min(valid_size, total // 5)`` images.
+
+    Never the last N: the CIFAR-10 ImageFolder copy is stored class by class, so those are all trucks.
+    """
+    order = evaluation_subset(total, None, seed)
+    n_valid = min(valid_size, total // 5)
+    return order[n_valid:], order[:n_valid]

@@ -44,15 +44,12 @@ class ImageSplits:
 
 
 def load_splits(data: ImageDataConfig, stages_dir: str) -> ImageSplits:
-    from pipeline.adversarial.datasets import evaluation_subset, load_images
+    from pipeline.adversarial.datasets import holdout_split, load_images
 
     images, _ = load_images(data.dataset, "train", data.root, stages_dir, data.train_limit)
     test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)
-    n_valid = min(data.valid_size, len(images) // 5)
-    # A seeded random hold-out, not the last N: the CIFAR-10 ImageFolder copy is stored class by class,
-    # so the last 5,000 training images are all trucks (none would be trained on, all validated on).
-    order = evaluation_subset(len(images), None, seed=0)
-    return ImageSplits(images[order[n_valid:]], images[order[:n_valid]], test, test_labels)
+    train_rows, valid_rows = holdout_split(len(images), data.valid_size)
+    return ImageSplits(images[train_rows], images[valid_rows], test, test_labels)
 
 
 def pca_stage(data: ImageDataConfig, train: torch.Tensor, stages_dir: str, max_components: int = 512) -> Path:

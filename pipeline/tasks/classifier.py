@@ -87,7 +87,7 @@ def prepare(cfg: ClassifierConfig, force: bool = False):
 
 def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
     from pipeline.adversarial.classifiers import build_classifier
-    from pipeline.adversarial.datasets import class_names, evaluation_subset, image_shape
+    from pipeline.adversarial.datasets import class_names, holdout_split, image_shape
     from pipeline.config import dump_yaml
     from pipeline.device import resolve_runtime
     from pipeline.files import write_text
@@ -95,10 +95,9 @@ def train(cfg: ClassifierConfig, args: argparse.Namespace) -> Path:
 
     runtime = resolve_runtime(cfg.train.device, cfg.train.precision, cfg.train.threads)
     images, labels = prepare(cfg)
-    n_valid = min(cfg.data.valid_size, len(labels) // 5)
-    order = evaluation_subset(len(labels), None, seed=0)  # a random hold-out: CIFAR-10 is stored by class
-    train_x, train_y = images[order[n_valid:]], labels[order[n_valid:]]
-    valid_x, valid_y = images[order[:n_valid]], labels[order[:n_valid]]
+    train_rows, valid_rows = holdout_split(len(labels), cfg.data.valid_size)
+    train_x, train_y = images[train_rows], labels[train_rows]
+    valid_x, valid_y = images[valid_rows], labels[valid_rows]
     shape = image_shape(cfg.data.dataset)
     m = cfg.model
     model = build_classifier(m.kind, shape, 10, width=m.width, depth=m.depth, hidden=m.hidden)
