@@ -16,6 +16,9 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
+
+from pipeline.data.images import to_float
 
 ACTOR_THREADS = 1  # torch intra-op threads per actor: actors, not threads, are the unit of parallelism
 
@@ -46,10 +49,7 @@ def actor_pool(n_batches: int) -> tuple[int, float]:
 
 class _Decoder:
     """Ray Data callable class: holds one model per actor, decodes one local-engine batch per call."""
-
     def __init__(self, model, decode: Callable, items: Sequence):
-        import torch
-
         torch.set_num_threads(ACTOR_THREADS)
         self.model, self.decode, self.items = model, decode, items
 
@@ -103,10 +103,6 @@ def translate_on_ray(translator, sources: Sequence[str], beam_size: int, address
 
 
 def _caption_group(captioner, group: dict) -> list[str]:
-    import torch
-
-    from pipeline.data.images import to_float
-
     images = to_float(torch.from_numpy(np.ascontiguousarray(group["pixels"])))
     result = captioner.caption_tensors(images, int(group["beam"]))
     return [captioner.text(h[0].tokens) for h in result.hypotheses]

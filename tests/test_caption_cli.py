@@ -12,8 +12,8 @@ from PIL import Image
 from pipeline.checkpoint import Checkpoint, save_checkpoint
 from pipeline.cli import main
 from pipeline.data.vocabulary import SPECIALS, Vocabulary
+from pipeline.inference.captioner import CaptioningConfig
 from pipeline.models.captioner import build_caption_model
-from pipeline.tasks.captioning import CaptioningConfig
 
 WORDS = ["a", "dog", "runs", "on", "grass"]
 

@@ -7,8 +7,6 @@ Also: beam size 1 equals greedy for the captioner, and the checkpoint alone rebu
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -17,9 +15,10 @@ from PIL import Image, ImageDraw
 from pipeline.caption_metrics import score_captions
 from pipeline.data.coco import write_coco_annotations
 from pipeline.data.flickr8k import CaptionedImage
-from pipeline.inference.captioner import Captioner
+from pipeline.inference.captioner import Captioner, CaptioningConfig
 from pipeline.search import beam_search
-from pipeline.tasks.captioning import CaptioningConfig, decode_split, prepare, train
+from pipeline.tasks import TrainOptions
+from pipeline.tasks.captioning import decode_split, prepare, train
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 230), "yellow": (235, 220, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -74,14 +73,12 @@ def trained(tmp_path_factory):
                   "decoder": {"embedding_size": 32, "hidden_size": 96, "dropout": 0.0, "attention": "bahdanau",
                               "attention_size": 32, "init": "bridge"},
                   "attention_regularization": ATTENTION_REG},
-        "batching": {"batch_images": 16},
-        "train": {"seed": 1, "device": "cpu", "lr": 0.003, "max_epochs": 8, "log_every": 100,
-                  "validate_every": 100000,
-                  "checkpoint_every": 1000, "early_stopping_patience": 10, "clip_grad_norm": 1.0},
+        "train": {"seed": 1, "device": "cpu", "batch_size": 16, "lr": 0.003, "max_epochs": 8, "log_every": 100,
+                  "validate_every": 100000, "checkpoint_every": 1000, "early_stopping_patience": 10,
+                  "clip_grad_norm": 1.0, "valid_metric": "BLEU-4"},
         "search": {"max_output_len": 12, "beam_size": 3},
-        "valid_metric": "BLEU-4",
     })
-    run_dir = train(cfg, argparse.Namespace(force=False, restart=True))
+    run_dir = train(cfg, TrainOptions(restart=True))
     return cfg, run_dir
 
 

@@ -69,7 +69,7 @@ def test_concept_targets_are_the_bag_of_words_of_each_image():
 
 def test_concept_loss_trains_the_cnn_and_survives_a_checkpoint(tmp_path):
     from pipeline.data.caption_batches import CaptionBatch
-    from pipeline.tasks.captioning import caption_loss
+    from pipeline.losses import caption_loss
 
     cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16,
                                                                  attention="bahdanau", init="bridge"))

@@ -4,11 +4,11 @@ import pytest
 
 from pipeline.data.batching import inference_batches
 from pipeline.device import resolve_runtime
+from pipeline.losses import label_smoothed_loss
 from pipeline.models.decoder import DecoderConfig
 from pipeline.models.encoder import EncoderConfig
 from pipeline.models.seq2seq import TranslationModelConfig, build_translation_model
 from pipeline.search import greedy_search
-from pipeline.tasks.translation import label_smoothed_loss
 from pipeline.training.trainer import TrainConfig, Trainer
 from tests.synthetic import reverse_batches, reverse_task
 

@@ -40,7 +40,7 @@ def test_text_to_image_train_evaluate_generate(tmp_path, capsys):
     root = _flickr_like(tmp_path / "flickr8k", {"train": 48, "dev": 8, "test": 8})
     run = tmp_path / "t2i"
     overrides = [f"run.dir={run}", f"run.stages={tmp_path / 'stages'}", f"data.root={root}", "data.image_size=32",
-                 "data.min_freq=1", "encoder.batch_size=16", "encoder.hidden=16", "encoder.word_dim=16",
+                 "data.min_freq=1", "encoder.train.batch_size=16", "encoder.hidden=16", "encoder.word_dim=16",
                  "encoder.embed_dim=16", "encoder.image_width=8", "encoder.train.max_epochs=2",
                  "encoder.train.max_steps=null", "encoder.train.device=cpu", "model.width=8", "model.cond_dim=8",
                  "model.z_dim=8", "train.batch_size=16", "train.max_steps=6", "train.device=cpu",

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pipeline.adversarial.classifiers import SoftmaxRegression
-from pipeline.adversarial.datasets import load_images
 from pipeline.adversarial.evaluation import attack_by_name, evaluate_attack
+from pipeline.data.image_tensors import load_images
 
 torchattacks = pytest.importorskip("torchattacks", reason="installed by `make setup` (pip install --no-deps)")
 

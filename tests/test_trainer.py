@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pipeline.device import resolve_runtime
-from pipeline.tasks.translation import label_smoothed_loss
+from pipeline.losses import label_smoothed_loss
 from pipeline.training.trainer import TrainConfig, Trainer
 from tests.helpers import tiny_model
 from tests.synthetic import reverse_batches

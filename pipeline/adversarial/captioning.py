@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.adversarial.attacks import Norm, pgd
+from pipeline.data.captions import caption_tokens
 from pipeline.errors import PipelineError
 
 
@@ -58,8 +59,6 @@ def caption_nll(captioner, images: torch.Tensor, ids: list[list[int]]) -> torch.
 
 def target_ids(captioner, caption: str) -> list[int]:
     """The target caption in the captioner's vocabulary; words it has never seen are a clear error."""
-    from pipeline.data.captions import caption_tokens
-
     [words] = caption_tokens([caption])
     if not words:
         raise PipelineError(f"target caption {caption!r} has no words")

@@ -6,11 +6,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.adversarial.attacks import fgsm, pgd
+from pipeline.config import Config
+from pipeline.errors import PipelineError
 
 AttackFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
+
+
+class AttackConfig(Config):
+    """The ``attack:`` section of a classifier config: the table ``evaluate`` writes."""
+
+    test_limit: int = Field(1000, description="attack a seeded random N of the test images")
+    steps: int = Field(40, description="PGD iterations (step size 2.5·ε/steps, Madry et al. 2018)")
+    fgsm: list[float] = Field([0.05, 0.1, 0.25], description="FGSM ε values (pixel box [0, 1])")
+    pgd_linf: list[float] = Field([0.1, 0.3], description="PGD L∞ ε values")
+    pgd_l2: list[float] = Field([1.0, 2.0], description="PGD L2 ε values")
+    batch_size: int = Field(250, description="images attacked together")
 
 
 @dataclass(frozen=True)
@@ -35,8 +49,6 @@ def torchattacks_attack(name: str, steps: int = 40) -> AttackFn:
     try:
         import torchattacks
     except ImportError as err:  # pragma: no cover - depends on the environment
-        from pipeline.errors import PipelineError
-
         raise PipelineError("torchattacks is not installed: pip install --no-deps torchattacks==3.5.1") from err
     if name == "fgsm":
         return lambda model, x, y, eps: torchattacks.FGSM(model, eps=eps)(x, y)
@@ -93,7 +105,13 @@ def evaluate_attack(model: nn.Module, name: str, attack: AttackFn, images: torch
 
 
 def attack_table(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                 grid: dict[str, list[float]], steps: int = 40) -> list[AttackRow]:
+                 grid: dict[str, list[float]], steps: int = 40, batch_size: int = 250) -> list[AttackRow]:
     """One row per (attack, ε) of ``grid``, e.g. ``{"fgsm": [0.1, 0.25], "pgd_linf": [0.3]}``."""
-    return [evaluate_attack(model, name, attack_by_name(name, steps), images, labels, eps)
+    return [evaluate_attack(model, name, attack_by_name(name, steps), images, labels, eps, batch_size)
             for name, epsilons in grid.items() for eps in epsilons]
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:
+    """Share of ``images`` (on ``device``) the model in eval mode labels correctly."""
+    model.eval()
+    return float((predict(model, images.to(device)).cpu() == labels).float().mean())

@@ -31,16 +31,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _image_paths(specs: list[str], meta: dict) -> list[Path]:
+def _image_paths(specs: list[str], captioner) -> list[Path]:
+    from pipeline.data.flickr8k import load_flickr8k
+
     paths: list[Path] = []
     for spec in specs:
         if spec.startswith("test:"):
-            from pipeline.data.flickr8k import load_flickr8k
-
             count = spec.split(":", 1)[1]
             if not count.isdigit() or int(count) < 1:
                 raise PipelineError(f"{spec!r}: write test:N with N ≥ 1")
-            test = load_flickr8k(meta["config"]["data"].get("root")).split("test")
+            test = load_flickr8k(getattr(captioner.config.data, "root", None)).split("test")
             paths += [example.path for example in test[:int(count)]]
         else:
             paths.append(Path(spec))
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.epsilon <= 0 or args.steps < 1:
         raise PipelineError("--epsilon must be > 0 and --steps ≥ 1")
     captioner = Captioner.from_checkpoint(args.checkpoint, device="cpu")
-    paths = _image_paths(args.images, captioner.meta)
+    paths = _image_paths(args.images, captioner)
     images = captioner.preprocess(paths)  # missing / damaged files: one clear error before any work
     advs, reports = [], []
     for start in range(0, len(images), args.batch_size):

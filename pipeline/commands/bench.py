@@ -12,6 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
+from pipeline.runs import RunFolder
+from pipeline.tasks import load_task_config
+
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark translation training (vectorised vs loop) and decoding speed")
@@ -27,8 +30,8 @@ def _train_throughput(cfg, data, input_feeding: bool, steps: int) -> dict:
     import torch
 
     from pipeline.data.batching import TokenBucketBatches
+    from pipeline.losses import label_smoothed_loss
     from pipeline.models.seq2seq import build_translation_model
-    from pipeline.tasks.translation import label_smoothed_loss
 
     torch.manual_seed(0)
     model_cfg = cfg.model.model_copy(update={"decoder": cfg.model.decoder.model_copy(
@@ -36,12 +39,12 @@ def _train_throughput(cfg, data, input_feeding: bool, steps: int) -> dict:
     model = build_translation_model(model_cfg, len(data.src_model), len(data.tgt_model)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     split = data.split("train")
-    batches = TokenBucketBatches(split.src, split.tgt, cfg.batching.max_tokens, seed=0).epoch(0)
+    batches = TokenBucketBatches(split.src, split.tgt, cfg.train.batch_size, seed=0).epoch(0)
     tokens, started = 0, 0.0
     for i in range(steps + 2):  # two warm-up steps
         if i == 2:
             tokens, started = 0, time.perf_counter()
-        out = label_smoothed_loss(model, batches[i], cfg.label_smoothing)
+        out = label_smoothed_loss(model, batches[i], cfg.train.label_smoothing)
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
@@ -72,19 +75,18 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from pipeline.data.translation_stages import prepare_translation
     from pipeline.device import resolve_runtime
     from pipeline.files import write_json
     from pipeline.progress import log, table
-    from pipeline.tasks import load_task_config
-    from pipeline.tasks.translation import prepare
 
     _, cfg = load_task_config(args.config)
     resolve_runtime("cpu", "fp32", cfg.train.threads)  # honours $PIPELINE_THREADS; the benchmark is a CPU one
-    data = prepare(cfg)
+    data = prepare_translation(cfg.data, cfg.run.stages)
     log(f"training throughput, reference model, {torch.get_num_threads()} threads")
     train_rows = [_train_throughput(cfg, data, feed, args.steps) for feed in (False, True)]
     speedup = train_rows[0]["target_tokens_per_s"] / train_rows[1]["target_tokens_per_s"]
-    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(cfg.run.dir) / "checkpoints" / "best.pt"
+    checkpoint = Path(args.checkpoint) if args.checkpoint else RunFolder(cfg.run.dir).best
     decode_rows = _decode_speed(checkpoint, cfg, args.sentences) if checkpoint.is_file() else []
     report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "device": "cpu"}, "reference_model": cfg.model.to_dict(), "training": train_rows,

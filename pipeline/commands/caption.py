@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
 
 
 def register(subparsers) -> None:
-    from pipeline.cli import add_config_args
-
     p = subparsers.add_parser("caption", help="caption images with a trained captioning model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
     add_config_args(p, required=False)
@@ -46,7 +45,6 @@ def _load_all(paths: list[str]) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.cli import resolve_checkpoint
     from pipeline.data.images import prepare_image
     from pipeline.inference.caption_figure import save_attention_figure
     from pipeline.inference.captioner import Captioner

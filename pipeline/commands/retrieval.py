@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.runs import RunFolder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,16 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_index(args: argparse.Namespace) -> int:
     import torch
 
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.data.image_tensors import load_images
     from pipeline.files import atomic_path
     from pipeline.progress import log
-    from pipeline.tasks._unsup_common import encode_pre
-    from pipeline.tasks.autoencoder import load_autoencoder
     from pipeline.unsupervised.binary_codes import pack_bits, to_bits
+    from pipeline.unsupervised.evaluation import encode_pre
+    from pipeline.unsupervised.trained import Autoencoder
 
-    model, cfg = load_autoencoder(Path(args.checkpoint))
-    if cfg.model.code != "binary":
-        raise PipelineError(f"{args.checkpoint} has model.code={cfg.model.code}; build-index needs binary codes")
+    autoencoder = Autoencoder.from_checkpoint(args.checkpoint)
+    model, cfg = autoencoder.model, autoencoder.config
+    if autoencoder.code != "binary":
+        raise PipelineError(f"{args.checkpoint} has model.code={autoencoder.code}; build-index needs binary codes")
     codes, labels, splits, positions = [], [], [], []
     for split in args.splits:
         images, split_labels = load_images(cfg.data.dataset, split, cfg.data.root, cfg.run.stages)
@@ -51,7 +53,7 @@ def build_index(args: argparse.Namespace) -> int:
         labels.append(split_labels.numpy())
         splits += [split] * len(images)
         positions.append(np.arange(len(images)))
-    out = Path(args.out or Path(args.checkpoint).parent.parent / "index.npz")
+    out = Path(args.out or RunFolder.of(args.checkpoint).path / "index.npz")
     meta = {"checkpoint": str(Path(args.checkpoint).resolve()), "dataset": cfg.data.dataset,
             "bits": cfg.model.code_size, "splits": args.splits}
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
@@ -90,17 +92,17 @@ def load_index(path: str) -> dict:
 def retrieve(args: argparse.Namespace) -> int:
     import torch
 
+    from pipeline.data.image_tensors import class_names, image_shape
     from pipeline.progress import table
-    from pipeline.tasks.autoencoder import load_autoencoder
     from pipeline.unsupervised.binary_codes import hamming_distances, pack_bits, to_bits
     from pipeline.unsupervised.retrieval import top_k_by_distance
+    from pipeline.unsupervised.trained import Autoencoder
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be at least 1, got {args.top_k}")
     index = load_index(args.index)
-    model, cfg = load_autoencoder(Path(index["meta"]["checkpoint"]))
-    from pipeline.adversarial.datasets import class_names, image_shape
-
+    autoencoder = Autoencoder.from_checkpoint(index["meta"]["checkpoint"])
+    model, cfg = autoencoder.model, autoencoder.config
     shape = image_shape(cfg.data.dataset)
     queries = np.stack([read_query(p, shape) for p in args.images])  # (Q, C, H, W)
     with torch.no_grad():
@@ -120,7 +122,7 @@ def retrieve(args: argparse.Namespace) -> int:
 
 
 def save_results(queries: np.ndarray, ranked: np.ndarray, index: dict, cfg, out: Path) -> None:
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.data.image_tensors import load_images
     from pipeline.unsupervised.figures import image_grid
 
     pools = {s: load_images(cfg.data.dataset, s, cfg.data.root, cfg.run.stages)[0] for s in set(index["split"])}

@@ -128,3 +128,32 @@ class _ShuffledEpoch(Sequence):
             raise IndexError(i)
         idx = self.order[i * self.source.batch_size:(i + 1) * self.source.batch_size]
         return self.source.make_batch(*(t[idx] for t in self.source.tensors))
+
+
+@dataclass
+class ImageBatch:
+    """Labelled images; ``n_tokens`` counts images, so the trainer's rates are images/s."""
+
+    images: torch.Tensor  # (B, C, H, W) in [0, 1]
+    labels: torch.Tensor  # (B,)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> ImageBatch:
+        return ImageBatch(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class ReconstructionBatch:
+    """Images only (their own targets); ``n_tokens`` counts images."""
+
+    images: torch.Tensor  # (B, C, H, W) in [0, 1]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.images)
+
+    def to(self, device: torch.device) -> ReconstructionBatch:
+        return ReconstructionBatch(self.images.to(device))

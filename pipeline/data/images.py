@@ -26,9 +26,11 @@ from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.files import sha256_json
 from pipeline.progress import progress
 from pipeline.stages import StageOutput, run_stage
 
@@ -102,15 +104,13 @@ def prepare_image(image, size: int, resize: ResizeMode = "squash") -> np.ndarray
 
 class ImageConfig(Config):
     """The ``data.images:`` section."""
-
-    size: int = 224  # side of the square the encoder sees
-    resize: ResizeMode = "squash"  # squash (keep whole picture) | center_crop (keep aspect ratio)
+    size: int = Field(224, description="side of the square image the CNN sees")
+    resize: ResizeMode = Field("squash", description="squash (whole picture, aspect ratio lost) or center_crop "
+                               "(shorter side, centre square)")
 
 
 def image_inputs_hash(paths: Sequence[Path]) -> str:
     """Names and byte sizes of the image files (hashing 19 GB of MS-COCO pixels would take minutes)."""
-    from pipeline.files import sha256_json
-
     return sha256_json([[p.name, p.stat().st_size] for p in paths])
 
 
@@ -167,11 +167,11 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 class AugmentConfig(Config):
     """The ``data.augment:`` section (train batches only)."""
-
-    crop_scale: tuple[float, float] = (0.7, 1.0)  # random resized crop: area fraction range (1,1 = off)
-    crop_ratio: tuple[float, float] = (0.8, 1.25)  # ... and aspect ratio range
-    hflip: float = 0.5  # probability of a horizontal flip ("left"/"right" rarely appear in captions)
-    jitter: float = 0.2  # max relative change of brightness and contrast (0 = off)
+    crop_scale: tuple[float, float] = Field((0.7, 1.0), description="random resized crop: range of the fraction of "
+                                            "the image area kept ([1, 1]: off)")
+    crop_ratio: tuple[float, float] = Field((0.8, 1.25), description="... and of its aspect ratio")
+    hflip: float = Field(0.5, description="probability of a horizontal flip")
+    jitter: float = Field(0.2, description="max relative change of brightness and contrast (0: off)")
 
 
 class Augment:

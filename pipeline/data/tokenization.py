@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from pipeline.errors import PipelineError
 from pipeline.progress import progress
 
 JOINER = "\uffed"  # "￭"
@@ -20,8 +21,6 @@ JOINER = "\uffed"  # "￭"
 @lru_cache(maxsize=8)
 def blank_nlp(lang: str):
     import spacy
-
-    from pipeline.errors import PipelineError
 
     try:
         return spacy.blank(lang)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from pipeline.config import Config
 from pipeline.data import multi30k
@@ -33,13 +34,15 @@ TOKENIZER_VERSION = "spacy-blank+joiner/2"
 class TranslationDataConfig(Config):
     """The ``data:`` section of a translation config."""
 
-    root: str | None = None
-    src_lang: Lang = "en"
-    tgt_lang: Lang = "de"
-    src_vocab_size: int = 8000
-    tgt_vocab_size: int = 8000
-    min_frequency: int = 2
-    max_train_len: int = 100
+    root: str | None = Field(None, description="local Multi30k copy, a folder holding data/task1/raw (null: "
+                             "$PIPELINE_DATASETS/multi30k, else download from github.com/multi30k/dataset)")
+    src_lang: Lang = Field("en", description="source language: en, de, fr or cs")
+    tgt_lang: Lang = Field("de", description="target language: en, de, fr or cs")
+    src_vocab_size: int = Field(8000, description="BPE vocabulary size of the source side, learned on train only")
+    tgt_vocab_size: int = Field(8000, description="BPE vocabulary size of the target side")
+    min_frequency: int = Field(2, description="a BPE merge needs at least this many occurrences")
+    max_train_len: int = Field(100, description="training pairs with a side longer than this many subwords are "
+                               "dropped")
 
 
 @dataclass

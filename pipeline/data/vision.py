@@ -28,6 +28,7 @@ import numpy as np
 from pipeline.data.roots import DOWNLOADS, dataset_root, fetch
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_dir, sha256_json
+from pipeline.progress import progress
 from pipeline.stages import run_stage
 
 Split = Literal["train", "test"]
@@ -146,8 +147,6 @@ def _imagefolder_files(root: Path, split: Split) -> list[tuple[Path, int]]:
 
 def _decode_imagefolder(files: list[tuple[Path, int]], out: Path) -> dict:
     from PIL import Image
-
-    from pipeline.progress import progress
 
     images = np.lib.format.open_memmap(out / "images.npy", mode="w+", dtype=np.uint8, shape=(len(files), 32, 32, 3))
     labels = np.empty(len(files), dtype=np.int64)

@@ -13,8 +13,29 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from pipeline.config import Config
+from pipeline.training.trainer import TrainConfig
+
+
+class JointEmbeddingConfig(Config):
+    """The ``encoder:`` section of text-to-image: the joint embedding trained first (stage 1)."""
+
+    embed_dim: int = Field(128, description="joint space size = the GAN's text-condition size")
+    word_dim: int = Field(128, description="word vectors (trained from scratch)")
+    hidden: int = Field(256, description="LSTM units per direction of the sentence encoder")
+    image_width: int = Field(32, description="channels of the image CNN's first conv")
+    temperature: float = Field(0.1, description="temperature of the contrastive softmax")
+    train: TrainConfig = Field(TrainConfig(batch_size=64, lr=1e-3, max_epochs=8, log_every=50, checkpoint_every=500),
+                               description="its training loop (a batch's other pairs are the negatives)")
+
+    def args(self, vocab_size: int) -> dict:
+        """:class:`JointEmbedding`'s arguments (kept in the checkpoint as ``meta['encoder']``)."""
+        return {"vocab_size": vocab_size, "embed_dim": self.embed_dim, "word_dim": self.word_dim,
+                "hidden": self.hidden, "image_width": self.image_width, "temperature": self.temperature}
 
 
 class SentenceEncoder(nn.Module):

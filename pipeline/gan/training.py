@@ -17,34 +17,35 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from pipeline.config import Config
-from pipeline.device import DeviceName, Runtime
+from pipeline.config import default
+from pipeline.device import Runtime
 from pipeline.gan.figures import save_grid, to_unit
 from pipeline.gan.losses import GeneratorCost, discriminator_loss, generator_loss, matching_aware_discriminator_loss
 from pipeline.progress import log
 from pipeline.training.logbook import Logbook
+from pipeline.training.trainer import LoopConfig
+
+BETA1_TO_BETAS = ("train.betas", lambda beta1: [beta1, 0.999])  # the shape before betas: beta1 alone
 
 Fetch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-class GanTrainConfig(Config):
-    """The ``train:`` section of GAN tasks (defaults: Radford et al. 2015, §4)."""
+class GanTrainConfig(LoopConfig):
+    """The ``train:`` section of GAN tasks (defaults: Radford et al. 2015, §4; Adam for both players)."""
 
-    seed: int = 1
-    device: DeviceName = "auto"
-    threads: int | None = None
-    batch_size: int = 64
-    lr: float = 2e-4  # Adam, both players
-    beta1: float = 0.5  # Radford et al.: 0.9 oscillates
-    generator_cost: GeneratorCost = "non_saturating"
-    max_steps: int = 2000  # generator updates
-    log_every: int = 50
-    sample_every: int = 250  # fixed-seed sample grid (samples/step_NNNNNN.png)
-    checkpoint_every: int = 250
-    sample_count: int = 64  # images in each fixed-seed grid
+    batch_size: int = default(LoopConfig, "batch_size", 64)
+    lr: float = default(LoopConfig, "lr", 2e-4)
+    betas: tuple[float, float] = default(LoopConfig, "betas", (0.5, 0.999))  # Radford et al.: beta1 0.9 oscillates
+    max_steps: int = Field(2000, description="generator updates")
+    checkpoint_every: int = default(LoopConfig, "checkpoint_every", 250)
+    generator_cost: GeneratorCost = Field("non_saturating", description="non_saturating, or minimax (saturates "
+                                          "early in training)")
+    sample_every: int = Field(250, description="steps between fixed-seed sample grids (samples/step_NNNNNN.png)")
+    sample_count: int = Field(64, description="images in each fixed-seed sample grid")
 
 
 @dataclass
@@ -94,7 +95,7 @@ class GanTrainer:
         self.players = players.to(runtime.device)
         self.run_dir, self.meta, self.z_dim = Path(run_dir), meta, z_dim
         self.extra = extra or {}  # e.g. the frozen text encoder a conditional generator needs at inference
-        betas = (cfg.beta1, 0.999)
+        betas = cfg.betas
         self.opt_g = torch.optim.Adam(players.generator.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(players.discriminator.parameters(), lr=cfg.lr, betas=betas)
         self.logbook = Logbook(self.run_dir)

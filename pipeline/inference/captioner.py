@@ -12,28 +12,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config
+from pipeline.config import Config, TaskConfig, default
+from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
 from pipeline.data.images import ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, SearchResult, beam_search, greedy_search
+from pipeline.training.trainer import SequenceTrainConfig
+
+ScoreName = Literal["BLEU-4", "CIDEr-D", "ROUGE-L"]
 
 
 class CaptionSearchConfig(Config):
     """The ``search:`` section of a captioning config."""
 
-    beam_size: int = 3  # default beam for evaluate / caption (1 = greedy)
-    length_penalty: float = 0.0  # GNMT alpha; 0 = raw log-probability (the captioning literature's default)
-    max_output_len: int = 20  # words per caption at most (</s> is forced after them)
-    batch_size: int = 50  # images decoded together
-    allow_unk: bool = False  # let the search emit <unk> (off: its log-probability is -inf)
+    beam_size: int = Field(3, description="beam used by caption by default (1 = greedy)")
+    length_penalty: float = Field(0.0, description="GNMT length-penalty alpha (0: raw log-probability, the "
+                                  "captioning literature's default)")
+    max_output_len: int = Field(20, description="words per caption at most (</s> is forced after them)")
+    batch_size: int = Field(50, description="images decoded together")
+    allow_unk: bool = Field(False, description="let the search emit <unk> (false: banned, the best real word is "
+                            "taken instead)")
+
+
+class CaptionTrainConfig(SequenceTrainConfig):
+    """The ``train:`` section of a captioning config: the Trainer's, batched by images."""
+
+    batch_size: int = Field(32, description="images per training batch; each brings its captions (the CNN runs "
+                            "once per image)")
+    captions_per_image: int | None = Field(None, description="captions of each image used per epoch, resampled "
+                                           "every epoch (null: all 5)")
+    valid_metric: ScoreName = Field("CIDEr-D", description="dev score (greedy, PTB-tokenized) that picks best.pt "
+                                    "and drives early stopping")
+
+
+class CaptionEvaluateConfig(Config):
+    """The ``evaluate:`` section: what ``pipeline evaluate`` scores by default."""
+
+    splits: tuple[str, ...] = Field(("test",), description="splits scored (Flickr8k's official test split: test)")
+    beam_sizes: tuple[int, ...] = Field((1, 3), description="searches run on each split (1 = greedy)")
+
+
+class CaptioningConfig(TaskConfig):
+    """A captioning run: image and caption stages, the CNN + attention LSTM, training, decoding."""
+
+    renamed: ClassVar[dict[str, str]] = {"batching.batch_images": "train.batch_size",
+                                         "batching.captions_per_image": "train.captions_per_image",
+                                         "label_smoothing": "train.label_smoothing",
+                                         "valid_metric": "train.valid_metric", "valid_limit": "train.valid_limit",
+                                         "test_splits": "evaluate.splits", "eval_beam_sizes": "evaluate.beam_sizes"}
+    task: Literal["captioning"] = default(TaskConfig, "task", "captioning")
+    data: CaptionDataConfig = Field(Flickr8kCaptionDataConfig(), description="images, captions and the vocabulary")
+    model: CaptionModelConfig = Field(CaptionModelConfig(), description="the CNN encoder and the shared decoder")
+    train: CaptionTrainConfig = Field(CaptionTrainConfig(), description="the training loop")
+    search: CaptionSearchConfig = Field(CaptionSearchConfig(), description="decoding defaults")
+    evaluate: CaptionEvaluateConfig = Field(CaptionEvaluateConfig(), description="what evaluate scores")
 
 
 class NoUnkDecoder:
@@ -77,23 +119,22 @@ class Caption:
 
 class Captioner:
     def __init__(self, model: EncoderDecoder, vocab: Vocabulary, images: ImageConfig, search: CaptionSearchConfig,
-                 runtime: Runtime, meta: dict | None = None):
+                 runtime: Runtime, meta: dict | None = None, config: CaptioningConfig | None = None):
         self.model = model.to(runtime.device).eval()
         self.vocab, self.images, self.search, self.runtime = vocab, images, search, runtime
-        self.meta = meta or {}
+        self.meta, self.config = meta or {}, config
         self.grid = model.encoder.grid_shape(images.size)
         self.search_decoder = model.decoder if search.allow_unk else NoUnkDecoder(model.decoder, vocab.unk_id)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Captioner:
-        ckpt = load_checkpoint(path, task="captioning")
-        cfg = ckpt.meta["config"]
+        ckpt = load_checkpoint(path, CaptioningConfig)
+        cfg: CaptioningConfig = ckpt.config
         vocab = Vocabulary.from_json(ckpt.meta["vocab"])
-        model = build_caption_model(CaptionModelConfig.model_validate(cfg["model"]), len(vocab), load_init=False)
+        model = build_caption_model(cfg.model, len(vocab), load_init=False)
         model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
         runtime = resolve_runtime(device, "fp32", threads)
-        return cls(model, vocab, ImageConfig.model_validate(cfg["data"]["images"]),
-                   CaptionSearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta)
+        return cls(model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, cfg)
 
     @property
     def has_attention(self) -> bool:

@@ -5,29 +5,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config
+from pipeline.config import Config, TaskConfig, default
 from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize, normalize, tokenize
+from pipeline.data.translation_stages import TranslationDataConfig
 from pipeline.device import Runtime, resolve_runtime
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, beam_search, greedy_search
+from pipeline.training.trainer import SequenceTrainConfig
 
 
 class SearchConfig(Config):
     """The ``search:`` section: decoding defaults."""
 
-    beam_size: int = 5
-    length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
-    max_len_ratio: float = 1.5  # output may be at most ratio * source length + offset subwords
-    max_len_offset: int = 10
-    batch_size: int = 64  # sentences decoded together
-    n_best: int = 1
+    beam_size: int = Field(5, description="beam used by evaluate and translate by default (1 = greedy)")
+    length_penalty: float = Field(1.0, description="GNMT length-penalty alpha (0: raw log-probability)")
+    max_len_ratio: float = Field(1.5, description="an output has at most ratio * source length + offset subwords")
+    max_len_offset: int = Field(10, description="(see max_len_ratio)")
+    batch_size: int = Field(64, description="sentences decoded together")
+    n_best: int = Field(1, description="hypotheses returned per sentence")
+
+
+class TranslationTrainConfig(SequenceTrainConfig):
+    """The ``train:`` section of a translation config: the Trainer's, batched by tokens."""
+
+    batch_size: int = Field(4000, description="padded source/target tokens per training batch (rows × longest "
+                            "side; batches hold sentences of similar length)")
+    label_smoothing: float = default(SequenceTrainConfig, "label_smoothing", 0.1)
+
+
+class TranslationConfig(TaskConfig):
+    """A translation run: Multi30k stages, the encoder-decoder, its training and decoding."""
+
+    renamed: ClassVar[dict[str, str]] = {"batching.max_tokens": "train.batch_size",
+                                         "label_smoothing": "train.label_smoothing",
+                                         "valid_limit": "train.valid_limit"}
+    task: Literal["translation"] = default(TaskConfig, "task", "translation")
+    data: TranslationDataConfig = Field(TranslationDataConfig(), description="Multi30k, the language pair, BPE")
+    model: TranslationModelConfig = Field(TranslationModelConfig(), description="the encoder-decoder")
+    train: TranslationTrainConfig = Field(TranslationTrainConfig(), description="the training loop")
+    search: SearchConfig = Field(SearchConfig(), description="decoding defaults")
+
+    @model_validator(mode="after")
+    def _two_languages(self) -> TranslationConfig:
+        if self.data.src_lang == self.data.tgt_lang:
+            raise ValueError(f"source and target language are both {self.data.src_lang!r}")
+        return self
 
 
 @dataclass
@@ -42,23 +73,24 @@ class Translation:
 
 class Translator:
     def __init__(self, model: EncoderDecoder, src_subwords: SubwordModel, tgt_subwords: SubwordModel,
-                 src_lang: str, tgt_lang: str, search: SearchConfig, runtime: Runtime, meta: dict | None = None):
+                 src_lang: str, tgt_lang: str, search: SearchConfig, runtime: Runtime, meta: dict | None = None,
+                 config: TranslationConfig | None = None):
         self.model = model.to(runtime.device).eval()
         self.src_subwords, self.tgt_subwords = src_subwords, tgt_subwords
         self.src_lang, self.tgt_lang, self.search, self.runtime = src_lang, tgt_lang, search, runtime
-        self.meta = meta or {}
+        self.meta, self.config = meta or {}, config
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Translator:
-        ckpt = load_checkpoint(path, task="translation")
-        cfg = ckpt.meta["config"]
+        ckpt = load_checkpoint(path, TranslationConfig)
+        cfg: TranslationConfig = ckpt.config
         src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
         tgt_sw = SubwordModel.from_json(ckpt.meta["tgt_subwords"])
-        model = build_translation_model(TranslationModelConfig.model_validate(cfg["model"]), len(src_sw), len(tgt_sw))
+        model = build_translation_model(cfg.model, len(src_sw), len(tgt_sw))
         model.load_state_dict(ckpt.model)
         runtime = resolve_runtime(device, "fp32", threads)
-        return cls(model, src_sw, tgt_sw, cfg["data"]["src_lang"], cfg["data"]["tgt_lang"],
-                   SearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta)
+        return cls(model, src_sw, tgt_sw, cfg.data.src_lang, cfg.data.tgt_lang, cfg.search, runtime, ckpt.meta,
+                   cfg)
 
     @property
     def pair(self) -> str:

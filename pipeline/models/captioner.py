@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.config import Config
@@ -30,11 +31,14 @@ from pipeline.models.seq2seq import EncoderDecoder
 class CaptionModelConfig(Config):
     """The ``model:`` section of a captioning config."""
 
-    encoder: ImageEncoderConfig = ImageEncoderConfig()
-    decoder: DecoderConfig = DecoderConfig(embedding_size=256, hidden_size=512, attention="bahdanau",
-                                           init="bridge", input_feeding=False, dropout=0.3)
-    attention_regularization: float = 1.0  # λ of the doubly stochastic penalty (0 = off; ignored without attention)
-    concept_loss: float = 0.0  # weight of the auxiliary visual-concept loss (0 = off; see CaptionModel)
+    encoder: ImageEncoderConfig = Field(ImageEncoderConfig(), description="the compact ResNet, trained from scratch")
+    decoder: DecoderConfig = Field(DecoderConfig(embedding_size=256, hidden_size=512, attention="bahdanau",
+                                                 init="bridge", input_feeding=False, dropout=0.3),
+                                   description="the shared attention LSTM decoder")
+    attention_regularization: float = Field(1.0, description="λ of the doubly stochastic attention penalty "
+                                            "Σ_i (1 − Σ_t α_ti)² (0: off; ignored without attention)")
+    concept_loss: float = Field(0.0, description="weight of the auxiliary visual-concept loss, a bag-of-words BCE "
+                                "from the grid mean (0: off; see CaptionModel)")
 
 
 class CaptionModel(EncoderDecoder):

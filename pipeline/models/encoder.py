@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -13,11 +14,11 @@ from pipeline.models.decoder import EncoderOutput
 class EncoderConfig(Config):
     """The ``model.encoder:`` section."""
 
-    embedding_size: int = 256
-    hidden_size: int = 256  # per direction
-    num_layers: int = 2
-    dropout: float = 0.3
-    bidirectional: bool = True
+    embedding_size: int = Field(256, description="source embedding size")
+    hidden_size: int = Field(256, description="LSTM size per direction")
+    num_layers: int = Field(2, description="stacked LSTM layers")
+    dropout: float = Field(0.3, description="on embeddings, between layers and on the outputs")
+    bidirectional: bool = Field(True, description="biLSTM (the memory is both directions concatenated)")
 
 
 class RecurrentEncoder(nn.Module):

@@ -14,29 +14,33 @@ convolutional autoencoder's (see :func:`load_encoder_weights`).
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.models.decoder import EncoderOutput
 
 
 class ImageEncoderConfig(Config):
     """The ``model.encoder:`` section of a captioning config."""
-
-    widths: tuple[int, ...] = (64, 128, 256, 512)  # channels of each stage; the last is the memory size
-    blocks: tuple[int, ...] = (1, 1, 1, 1)  # basic residual blocks per stage
-    stem_stride: int = 2  # stride of the 3x3 stem convolution
-    stem_pool: bool = True  # 3x3/2 max-pool after the stem
-    dropout: float = 0.0  # dropout on the grid features handed to the decoder
-    position_embedding: bool = True  # add learned row + column embeddings to the grid cells
-    max_grid: int = 32  # largest grid side the position embeddings cover
-    init_checkpoint: str | None = None  # project checkpoint to initialise the backbone from (autoencoder)
-    init_prefix: str = "encoder."  # key prefix of the backbone's tensors inside that checkpoint
+    widths: tuple[int, ...] = Field((64, 128, 256, 512), description="channels of each stage; the last is the "
+                                    "attention memory size")
+    blocks: tuple[int, ...] = Field((1, 1, 1, 1), description="basic residual blocks per stage")
+    stem_stride: int = Field(2, description="stride of the 3x3 stem convolution")
+    stem_pool: bool = Field(True, description="3x3/2 max-pool after the stem")
+    dropout: float = Field(0.0, description="dropout on the grid features handed to the decoder")
+    position_embedding: bool = Field(True, description="add learned row + column embeddings to the grid cells "
+                                     "(so attention knows where)")
+    max_grid: int = Field(32, description="largest grid side the position embeddings cover")
+    init_checkpoint: str | None = Field(None, description="project checkpoint to initialise the CNN from (e.g. an "
+                                        "autoencoder's best.pt)")
+    init_prefix: str = Field("encoder.", description="key prefix of the CNN's tensors inside that checkpoint")
 
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut (He et al. 2016, Fig. 2)."""
-
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
@@ -58,7 +62,6 @@ class BasicBlock(nn.Module):
 
 class CompactResNet(nn.Module):
     """images (B, 3, H, W) in [0, 1] → feature grid (B, C, H', W'), normalised inside with train-set stats."""
-
     def __init__(self, cfg: ImageEncoderConfig, mean: tuple[float, ...] = (0.5, 0.5, 0.5),
                  std: tuple[float, ...] = (0.25, 0.25, 0.25)):
         super().__init__()
@@ -151,9 +154,6 @@ def load_encoder_weights(backbone: nn.Module, path: str, prefix: str = "encoder.
     copied names; raises PipelineError when nothing matches, since a silent no-op would let a
     run believe it was pre-initialised.
     """
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.errors import PipelineError
-
     ckpt = load_checkpoint(path)
     own = backbone.state_dict()
     copied = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.config import Config
@@ -27,8 +28,8 @@ class EncoderDecoder(nn.Module):
 class TranslationModelConfig(Config):
     """The ``model:`` section of a translation config."""
 
-    encoder: EncoderConfig = EncoderConfig()
-    decoder: DecoderConfig = DecoderConfig()
+    encoder: EncoderConfig = Field(EncoderConfig(), description="the recurrent source encoder")
+    decoder: DecoderConfig = Field(DecoderConfig(), description="the shared attention LSTM decoder")
 
 
 def build_translation_model(cfg: TranslationModelConfig, src_vocab_size: int, tgt_vocab_size: int,

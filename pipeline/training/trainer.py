@@ -19,38 +19,57 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
+from pydantic import Field
 
 from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from pipeline.config import Config
-from pipeline.device import DeviceName, PrecisionName, Runtime
+from pipeline.config import Config, TaskConfig
+from pipeline.device import DeviceName, PrecisionName, Runtime, resolve_runtime
 from pipeline.progress import log
+from pipeline.runs import RunFolder
 from pipeline.training.logbook import Logbook
 from pipeline.training.schedule import ScheduleName, lr_multiplier
 
 
-class TrainConfig(Config):
-    """The ``train:`` section."""
+class LoopConfig(Config):
+    """What every training loop's ``train:`` section holds (the supervised Trainer's and the GAN loop's)."""
 
-    seed: int = 1
-    device: DeviceName = "auto"
-    precision: PrecisionName = "auto"
-    threads: int | None = None
-    optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    schedule: ScheduleName = "constant"
-    warmup_steps: int = 0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 1
-    min_lr_scale: float = 0.01
-    clip_grad_norm: float | None = 1.0
-    max_epochs: int = 10
-    max_steps: int | None = None
-    validate_every: int | None = None
-    checkpoint_every: int = 500
-    early_stopping_patience: int = 5
-    log_every: int = 50
+    seed: int = Field(1, description="seeds parameters, dropout, batch order and sampling")
+    device: DeviceName = Field("auto", description="auto (CUDA when present), cpu or cuda")
+    threads: int | None = Field(None, description="torch CPU threads (null: $PIPELINE_THREADS, else every core)")
+    batch_size: int = Field(128, description="training examples per optimizer step")
+    lr: float = Field(1e-3, description="peak learning rate (Adam)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's (beta1, beta2)")
+    max_steps: int | None = Field(None, description="upper bound on optimizer steps (null: none)")
+    log_every: int = Field(50, description="log training loss and throughput every N steps")
+    checkpoint_every: int = Field(500, description="write checkpoints/last.pt every N steps (and at the end)")
+
+
+class TrainConfig(LoopConfig):
+    """The ``train:`` section of the supervised training loop (:class:`Trainer`)."""
+
+    precision: PrecisionName = Field("auto", description="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, "
+                                     "bf16 or fp16")
+    optimizer: Literal["adam", "adamw"] = Field("adam", description="adam, or adamw (decoupled weight decay)")
+    weight_decay: float = Field(0.0, description="L2 (adam) or decoupled (adamw) weight decay")
+    schedule: ScheduleName = Field("constant", description="after warm-up: constant, inverse_sqrt or cosine "
+                                   "(cosine needs max_steps)")
+    warmup_steps: int = Field(0, description="linear learning-rate warm-up steps")
+    plateau_factor: float = Field(0.5, description="multiply the learning rate by this when the validation "
+                                  "score does not improve")
+    plateau_patience: int = Field(1, description="... after this many validations without improvement")
+    min_lr_scale: float = Field(0.01, description="the plateau decay never goes below lr * this")
+    clip_grad_norm: float | None = Field(1.0, description="gradient-norm clipping (null: off)")
+    max_epochs: int = Field(10, description="upper bound on passes over the training data")
+    validate_every: int | None = Field(None, description="validate every N steps (null: after every epoch)")
+    early_stopping_patience: int = Field(5, description="stop after this many validations without a better score")
+
+
+class SequenceTrainConfig(TrainConfig):
+    """:class:`TrainConfig` of the tasks that generate sequences (translation, captioning)."""
+
+    label_smoothing: float = Field(0.0, description="label-smoothing epsilon of the cross-entropy")
+    valid_limit: int | None = Field(None, description="validate on the first N validation examples only "
+                                    "(null: all)")
 
 
 class Batch(Protocol):
@@ -227,6 +246,30 @@ class Trainer:
         self.logbook.plot()
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         log(f"validation at step {state.step}: {shown}{' (best)' if better else ''}")
+
+
+def train_runtime(cfg: TrainConfig) -> Runtime:
+    return resolve_runtime(cfg.device, cfg.precision, cfg.threads)
+
+
+def fit_run(cfg: TaskConfig, runtime: Runtime, model: torch.nn.Module,
+            loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
+            validate: Callable[[torch.nn.Module], dict[str, float]] | None, meta: dict[str, Any],
+            restart: bool = False, **trainer_args: Any) -> Path:
+    """The run every supervised task trains: folder and config copy, then :class:`Trainer` on ``cfg.train``.
+
+    ``meta`` holds what the task's checkpoints carry besides the task and its config (vocabularies, shapes).
+    """
+    folder = RunFolder(cfg.run.dir).start(cfg)
+    log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {runtime.device} "
+        f"({runtime.amp_dtype or 'fp32'})")
+    trainer = Trainer(cfg.train, runtime, model, loss_fn, batches, validate, folder.path,
+                      RunFolder.meta(cfg, **meta), **trainer_args)
+    started = time.perf_counter()
+    state = trainer.fit(resume=not restart)
+    log(f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
+        f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}")
+    return folder.path
 
 
 class _Meter:

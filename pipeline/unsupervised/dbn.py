@@ -9,11 +9,13 @@ logistic hidden layers, a logistic code layer and a logistic output.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from pipeline.progress import log
 from pipeline.unsupervised.autoencoder import DeepAutoencoder
 from pipeline.unsupervised.contrastive_divergence import CDConfig, train_rbm
 from pipeline.unsupervised.rbm import RBM
@@ -53,3 +55,17 @@ def unroll(rbms: Sequence[RBM], input_shape: tuple[int, ...]) -> DeepAutoencoder
             dec.weight.copy_(rbm.weight)  # (V, H): h → v
             dec.bias.copy_(rbm.visible_bias)
     return model
+
+
+def pretrained_autoencoder(train_images: torch.Tensor, hidden: Sequence[int], code_size: int, cfg: CDConfig,
+                           shape: tuple[int, ...]) -> DeepAutoencoder:
+    """The stack trained on ``train_images`` (N, ...) and unrolled, logging each layer as it finishes."""
+    flat = train_images.flatten(1)
+    sizes = [flat.shape[1], *hidden, code_size]
+    started = time.perf_counter()
+
+    def on_layer(i: int, rbm: RBM) -> None:
+        log(f"RBM {i + 1}/{len(sizes) - 1} ({rbm.n_visible}→{rbm.n_hidden}) trained, "
+            f"{time.perf_counter() - started:.0f}s so far")
+
+    return unroll(train_stack(flat, sizes, cfg, on_layer), shape)

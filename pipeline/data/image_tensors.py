@@ -1,15 +1,45 @@
-"""The image datasets as float tensors in the pixel box [0, 1], channels first — the one layout attacks,
-classifiers and GAN metrics share. Reading the files is :mod:`pipeline.data.vision`'s job."""
+"""MNIST and CIFAR-10 as float tensors in the pixel box [0, 1], channels first — the one layout the
+classifiers, attacks, GANs and autoencoders share — and their ``data:`` section. Reading the files is
+:mod:`pipeline.data.vision`'s job."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
+
+from pipeline.config import Config
+from pipeline.data.vision import CIFAR10_CLASSES, load_cifar10, load_mnist
 
 DatasetName = Literal["mnist", "cifar10"]
 MNIST_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
+
+
+class ImageDataConfig(Config):
+    """The ``data:`` section of the tasks on MNIST / CIFAR-10 images."""
+
+    dataset: DatasetName = Field("mnist", description="mnist or cifar10")
+    root: str | None = Field(None, description="local copy (null: $PIPELINE_DATASETS/<dataset>, else the public "
+                             "origin)")
+    train_limit: int | None = Field(None, description="a seeded random N of the training images only (null: all)")
+
+
+class HeldOutImageDataConfig(ImageDataConfig):
+    """:class:`ImageDataConfig` plus the validation hold-out that selects the best checkpoint."""
+
+    valid_size: int = Field(5000, description="a seeded random hold-out of the training split for model "
+                            "selection (at most a fifth of it)")
+
+
+@dataclass
+class ImageSplits:
+    train: torch.Tensor  # (N, C, H, W) in [0, 1]
+    valid: torch.Tensor
+    test: torch.Tensor
+    test_labels: torch.Tensor
 
 
 def image_shape(dataset: DatasetName) -> tuple[int, int, int]:
@@ -17,8 +47,6 @@ def image_shape(dataset: DatasetName) -> tuple[int, int, int]:
 
 
 def class_names(dataset: DatasetName) -> tuple[str, ...]:
-    from pipeline.data.vision import CIFAR10_CLASSES
-
     return MNIST_CLASSES if dataset == "mnist" else CIFAR10_CLASSES
 
 
@@ -34,8 +62,6 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def load_images(dataset: DatasetName, split: Literal["train", "test"], root: str | None = None,
                 stages_dir: str = "data/stages", limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    from pipeline.data.vision import load_cifar10, load_mnist
-
     reader = load_mnist if dataset == "mnist" else load_cifar10
     images, labels = reader(split, root=root, stages_dir=stages_dir)
     if limit is not None:  # a seeded random subset, in file order: the first N of CIFAR-10 are all airplanes
@@ -62,3 +88,11 @@ def holdout_split(total: int, valid_size: int, seed: int = 0) -> tuple[torch.Ten
     order = evaluation_subset(total, None, seed)
     n_valid = min(valid_size, total // 5)
     return order[n_valid:], order[:n_valid]
+
+
+def load_splits(data: HeldOutImageDataConfig, stages_dir: str) -> ImageSplits:
+    """Train minus a seeded hold-out, the hold-out, and the test split with its labels."""
+    images, _ = load_images(data.dataset, "train", data.root, stages_dir, data.train_limit)
+    test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)
+    train_rows, valid_rows = holdout_split(len(images), data.valid_size)
+    return ImageSplits(images[train_rows], images[valid_rows], test, test_labels)
