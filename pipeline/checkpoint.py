@@ -9,8 +9,7 @@ optimizer, schedule, RNG and data-position state that resuming needs.
 
 Loading with the family's config class validates the stored config whole, once, and checks
 the task. A checkpoint written before the config reshape (``config_version`` 1, no field) is
-migrated first: renamed keys move to their new place, keys the new shape has no field for
-(e.g. the CNN widths a softmax classifier's config used to carry) are dropped.
+migrated first (:mod:`pipeline.migration`).
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from typing import Any
 
 import torch
 
-from pipeline.config import TaskConfig, move_renamed, prune, validate
+from pipeline.config import TaskConfig, validate
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
+from pipeline.migration import migrate
 
 FORMAT = "pipeline-checkpoint/1"
 CONFIG_VERSION = 2  # 1: the shape before TaskConfig (batching:, cd:, beta1, ...); 2: task/run/data/model/train
@@ -73,7 +73,7 @@ def load_checkpoint(path: str | os.PathLike, config: type[TaskConfig] | tuple[ty
     cls = by_task[ckpt.task]
     raw = ckpt.meta["config"]
     if ckpt.meta.get("config_version", 1) < CONFIG_VERSION:
-        raw = prune(move_renamed(raw, cls), cls)
+        raw = migrate(raw, cls)
     ckpt.config = validate(raw, cls, source=f"config of checkpoint {path}")
     return ckpt
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, create_model, model_validator
 
 from pipeline.errors import PipelineError
 
@@ -50,15 +53,34 @@ class RunConfig(Config):
 
 class TaskConfig(Config):
     """The shape every task config shares: ``task``, ``run``, ``data``, ``model``, ``train`` and the
-    task's own sections. ``renamed`` maps keys of the earlier config shape to their new place: a YAML
-    file naming an old key gets one error naming the new one, and an old checkpoint is moved over."""
+    task's own sections (the earlier shape, and how it maps onto this one: :mod:`pipeline.migration`)."""
 
-    renamed: ClassVar[dict[str, str | tuple[str, Callable[[Any], Any]]]] = {}  # old: new, or (new, old → new value)
     task: str = Field(description="which task handles this file (pipeline/tasks/<task>.py)")
     run: RunConfig = Field(RunConfig(), description="where the run's outputs land")
     data: Config
     model: Config
     train: Config
+
+
+def task_config(name: str, doc: str, check: Callable[[Any], None] | None = None, **sections: Any) -> type[TaskConfig]:
+    """The config class of task ``name``: :class:`TaskConfig` with the task's section classes (``data``,
+    ``model``, ``train`` and its own), each given as a class (defaults: the class's) or as (type, default).
+    ``check(cfg)`` raises ValueError for a combination of values no run could use."""
+    fields: dict[str, Any] = {"task": (Literal[name], default(TaskConfig, "task", name))}
+    for key, section in sections.items():
+        fields[key] = section if isinstance(section, tuple) else (section, section())
+    validators = {}
+    if check is not None:
+
+        def checked(cfg: TaskConfig) -> TaskConfig:
+            check(cfg)
+            return cfg
+
+        validators["_check"] = model_validator(mode="after")(checked)
+    title = "".join(part.title() for part in name.split("_")) + "Config"
+    module = sys._getframe(1).f_globals["__name__"]  # the caller's: where the class is defined
+    return create_model(title, __base__=TaskConfig, __doc__=doc, __module__=module, __validators__=validators,
+                        **fields)
 
 
 def default(base: type[Config], name: str, value: Any) -> Any:
@@ -104,6 +126,14 @@ def deep_merge(base: dict, update: dict) -> dict:
     return merged
 
 
+def nested(dotted: str, value: Any) -> dict:
+    """``a.b.c``, value → ``{"a": {"b": {"c": value}}}``."""
+    out: Any = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out
+
+
 def parse_override(text: str) -> dict:
     """``a.b.c=value`` → ``{"a": {"b": {"c": value}}}``, with value parsed as YAML."""
     key, sep, raw = text.lstrip("+").partition("=")
@@ -113,7 +143,7 @@ def parse_override(text: str) -> dict:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         raise PipelineError(f"bad override {text!r}: value is not valid YAML ({err.problem})") from None
-    return _nested(key, value)
+    return nested(key, value)
 
 
 def read_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -> dict:
@@ -172,47 +202,6 @@ def compose(raw: dict, preset: str | None = None, overrides: list[str] | tuple[s
     return raw
 
 
-def _pop_path(raw: dict, dotted: str) -> tuple[bool, Any]:
-    *parents, leaf = dotted.split(".")
-    node = raw
-    for part in parents:
-        node = node.get(part)
-        if not isinstance(node, dict):
-            return False, None
-    if leaf not in node:
-        return False, None
-    return True, node.pop(leaf)
-
-
-def _renames(cls: type[TaskConfig]) -> list[tuple[str, str, Callable[[Any], Any]]]:
-    return [(old, *(new if isinstance(new, tuple) else (new, lambda value: value))) for old, new in cls.renamed.items()]
-
-
-def check_renamed(raw: dict, cls: type[TaskConfig], source: str) -> None:
-    """A key of the earlier config shape is one error that names its new place."""
-    for old, new, _ in _renames(cls):
-        found, value = _pop_path(copy.deepcopy(raw), old)
-        if found:
-            raise PipelineError(f"{source}: '{old}' is now '{new}'; rename it")
-
-
-def move_renamed(raw: dict, cls: type[TaskConfig]) -> dict:
-    """``raw`` with every old key moved to its new place (a new key already set wins)."""
-    raw = copy.deepcopy(raw)
-    for old, new, convert in _renames(cls):
-        found, value = _pop_path(raw, old)
-        if found and not _pop_path(copy.deepcopy(raw), new)[0]:
-            raw = deep_merge(raw, _nested(new, convert(value)))
-    return raw
-
-
-def _nested(dotted: str, value: Any) -> dict:
-    nested: Any = value
-    for part in reversed(dotted.split(".")):
-        nested = {part: nested}
-    return nested
-
-
 def prune(raw: dict, cls: type[Config]) -> dict:
     """``raw`` without the keys ``cls`` has no field for (recursively, through variants)."""
     out = {}
@@ -242,18 +231,24 @@ def dump_yaml(cfg: Config) -> str:
 
 
 def render(cfg: Config, indent: int = 0) -> str:
-    """``cfg`` as YAML, each key followed by its field's description as a comment."""
+    """``cfg`` as YAML, each key followed by its description as a comment (a section's: its class docstring)."""
     lines = []
     pad = " " * indent
-    for name, field_info in type(cfg).model_fields.items():
-        value = getattr(cfg, name)
-        about = field_info.description or ""
+    fields = type(cfg).model_fields
+    for name in sorted(fields, key=lambda n: typing.get_origin(fields[n].annotation) is not Literal):  # tag first
+        field_info, value = fields[name], getattr(cfg, name)
         if isinstance(value, Config):
-            lines.append(_commented(f"{pad}{name}:", about))
+            lines.append(_commented(f"{pad}{name}:", field_info.description or section_doc(type(value))))
             lines.append(render(value, indent + 2))
         else:
-            lines.append(_commented(f"{pad}{name}: {_flow(value)}", about))
+            lines.append(_commented(f"{pad}{name}: {_flow(value)}", field_info.description or ""))
     return "\n".join(lines)
+
+
+def section_doc(cls: type[Config]) -> str:
+    """The first sentence of a section class's docstring, without reST markup: what the section is."""
+    first = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", first).replace("``", "")
 
 
 def _flow(value: Any) -> str:

@@ -27,27 +27,14 @@ from pipeline.files import write_json, write_text
 class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.best, self.last = self.checkpoints / "best.pt", self.checkpoints / "last.pt"
+        self.figures = self.path / "figures"
 
     @classmethod
     def of(cls, checkpoint: str | os.PathLike) -> RunFolder:
         """The run folder a checkpoint (``<run>/checkpoints/<name>.pt``) belongs to."""
         return cls(Path(checkpoint).parent.parent)
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / "best.pt"
-
-    @property
-    def last(self) -> Path:
-        return self.checkpoints / "last.pt"
-
-    @property
-    def figures(self) -> Path:
-        return self.path / "figures"
 
     def start(self, cfg: TaskConfig) -> RunFolder:
         """Create the folder and keep the config the run starts with."""

@@ -18,7 +18,7 @@ from pipeline.data.flickr8k import CaptionedImage
 from pipeline.inference.captioner import Captioner, CaptioningConfig
 from pipeline.search import beam_search
 from pipeline.tasks import TrainOptions
-from pipeline.tasks.captioning import decode_split, prepare, train
+from pipeline.tasks.captioning import TASK, decode_split, train
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 230), "yellow": (235, 220, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -86,7 +86,7 @@ def trained(tmp_path_factory):
 def test_learns_to_caption_held_out_shapes(trained):
     cfg, run_dir = trained
     captioner = Captioner.from_checkpoint(run_dir / "checkpoints" / "best.pt", device="cpu")
-    data = prepare(cfg)
+    data = TASK.prepare(cfg)
     hyps = decode_split(captioner, data, "test", beam_size=1)
     refs = data.split("test").references
     scores = score_captions(dict(enumerate(refs)), dict(enumerate(hyps)), meteor=False)
@@ -97,7 +97,7 @@ def test_learns_to_caption_held_out_shapes(trained):
 def test_beam_one_equals_greedy_and_attention_is_a_distribution(trained):
     cfg, run_dir = trained
     captioner = Captioner.from_checkpoint(run_dir / "checkpoints" / "best.pt", device="cpu")
-    images = torch.from_numpy(np.array(prepare(cfg).pixels("test")[:12])).permute(0, 3, 1, 2) / 255.0
+    images = torch.from_numpy(np.array(TASK.prepare(cfg).pixels("test")[:12])).permute(0, 3, 1, 2) / 255.0
     greedy = captioner.caption_tensors(images, beam_size=1)  # greedy_search
     with torch.no_grad():
         enc = captioner.model.encode(images=images)

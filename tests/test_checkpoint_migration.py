@@ -13,7 +13,7 @@ import torch
 
 from pipeline.adversarial.classifiers import Classifier, build_classifier
 from pipeline.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
-from pipeline.config import move_renamed, prune, validate
+from pipeline.config import validate
 from pipeline.data.vocabulary import Vocabulary
 from pipeline.errors import PipelineError
 from pipeline.gan.models import Gan, build_players
@@ -22,6 +22,7 @@ from pipeline.gan.text_to_image import TextToImage
 from pipeline.gan.training import GanPlayers
 from pipeline.inference.captioner import Captioner
 from pipeline.inference.translator import TranslationConfig, Translator
+from pipeline.migration import migrate
 from pipeline.tasks import load_task_config
 from pipeline.unsupervised.autoencoder import build_autoencoder
 from pipeline.unsupervised.rbm_features import TrainedRBM
@@ -83,7 +84,7 @@ def test_old_classifier_gan_dbn_and_text_to_image_metas_load(tmp_path):
     assert gan.config.train.betas == (0.4, 0.999) and gan.sample(2, seed=0).shape == (2, 1, 28, 28)
 
     dbn_meta = METAS["dbn"]
-    dbn_cfg = validate(prune(move_renamed(dbn_meta["config"], DBNTaskConfig), DBNTaskConfig), DBNTaskConfig)
+    dbn_cfg = validate(migrate(dbn_meta["config"], DBNTaskConfig), DBNTaskConfig)
     dbn = Autoencoder.from_checkpoint(_rebuild(tmp_path, "dbn", build_autoencoder(dbn_cfg.model, (1, 28, 28))
                                                .state_dict()))
     assert dbn.config.pretrain.init == "random" and dbn.config.train.batch_size == 17
@@ -114,7 +115,7 @@ def test_every_shipped_config_in_its_old_shape_migrates_to_what_the_file_now_res
         name, preset = key.split("|")
         task, cfg = load_task_config(Path(name.replace("conf/", str(CONF) + "/")), None if preset == "None" else preset)
         cls = task.config_class
-        migrated = validate(prune(move_renamed(old_config, cls), cls), cls)
+        migrated = validate(migrate(old_config, cls), cls)
         if migrated.run.dir != cfg.run.dir:
             assert preset == "quick" and cfg.run.dir == migrated.run.dir + "_quick", key
             migrated = migrated.model_copy(update={"run": cfg.run})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -16,7 +16,7 @@ from torch import nn
 
 from pipeline.adversarial.evaluation import AttackConfig
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default, variants
+from pipeline.config import Config, default, task_config, variants
 from pipeline.data.image_tensors import (
     DatasetName,
     HeldOutImageDataConfig,
@@ -90,16 +90,10 @@ class CNNModelConfig(Config):
 ClassifierModelConfig = variants(SoftmaxModelConfig, CNNModelConfig, key="kind", default="cnn")
 
 
-class ClassifierConfig(TaskConfig):
-    """A classifier run on MNIST / CIFAR-10, evaluated by test accuracy and an attack table."""
-
-    renamed: ClassVar[dict[str, str]] = {"data.batch_size": "train.batch_size"}
-    task: Literal["classifier"] = default(TaskConfig, "task", "classifier")
-    data: HeldOutImageDataConfig = Field(HeldOutImageDataConfig(), description="the images")
-    model: ClassifierModelConfig = Field(CNNModelConfig(), description="the classifier")
-    train: TrainConfig = Field(TrainConfig(), description="the training loop")
-    attack: AttackConfig = Field(AttackConfig(), description="the attack table evaluate writes")
-
+ClassifierConfig = task_config(
+    "classifier", "A classifier run on MNIST / CIFAR-10, evaluated by test accuracy and an attack table.",
+    data=HeldOutImageDataConfig, model=(ClassifierModelConfig, CNNModelConfig()), train=TrainConfig,
+    attack=AttackConfig)
 
 def build_classifier(cfg: SoftmaxModelConfig | CNNModelConfig, in_shape: tuple[int, int, int],
                      n_classes: int = 10) -> nn.Module:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.runs import RunFolder
+
 RUNS = Path("data/runs")
 CODES_RUN = "codes_cifar10_256_contrast"  # the best measured 256-bit run (contrast-normalised inputs)
 
@@ -62,7 +64,7 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     from pipeline.unsupervised.figures import image_grid
     from pipeline.unsupervised.trained import Autoencoder
 
-    autoencoder = Autoencoder.from_checkpoint(_need(runs / CODES_RUN / "checkpoints" / "best.pt"))
+    autoencoder = Autoencoder.from_checkpoint(_need(RunFolder(runs / CODES_RUN).best))
     cfg = autoencoder.config
     images = _spread(load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
     with torch.no_grad():
@@ -80,7 +82,7 @@ def retrieval_results(out: Path, runs: Path, count: int) -> Path:
 
     run = runs / CODES_RUN
     report = json.loads(_need(run / "evaluation.json").read_text())["retrieval"]
-    cfg = Autoencoder.from_checkpoint(_need(run / "checkpoints" / "best.pt")).config
+    cfg = Autoencoder.from_checkpoint(_need(RunFolder(run).best)).config
     bench = load_benchmark(cfg.data, cfg.retrieval, cfg.run.stages)
     by_codes, by_pixels = np.load(report["codes"]["shown"]), np.load(report["pixels"]["shown"])
     rows, labels = [], []
@@ -103,13 +105,13 @@ def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
 
     names = [f"ae_{dataset}_deep", f"ae_{dataset}_conv", f"ae_{dataset}_sparse", f"dbn_{dataset}",
              f"dbn_{dataset}_random"]
-    found = [n for n in names if (runs / n / "checkpoints" / "best.pt").is_file()]
+    found = [n for n in names if (RunFolder(runs / n).best).is_file()]
     if not found:
         raise FileNotFoundError(f"no {dataset} autoencoder runs under {runs}")
     rows, labels = [], []
     images = None
     for name in found:
-        autoencoder = Autoencoder.from_checkpoint(runs / name / "checkpoints" / "best.pt")
+        autoencoder = Autoencoder.from_checkpoint(RunFolder(runs / name).best)
         cfg = autoencoder.config
         if images is None:
             images = _spread(load_images(dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
@@ -140,7 +142,7 @@ def gibbs_chains(out: Path, runs: Path, count: int) -> Path:
     from pipeline.unsupervised.figures import image_grid
     from pipeline.unsupervised.rbm_features import TrainedRBM, load_features
 
-    trained = TrainedRBM.from_checkpoint(_need(runs / "rbm_mnist" / "checkpoints" / "best.pt"))
+    trained = TrainedRBM.from_checkpoint(_need(RunFolder(runs / "rbm_mnist").best))
     rbm, cfg = trained.rbm, trained.config
     data = load_features(cfg.data, cfg.run.stages)
     torch.manual_seed(0)
@@ -159,7 +161,7 @@ def rbm_filters(out: Path, runs: Path, count: int) -> Path:
     from pipeline.unsupervised.figures import image_grid, tile_filters
     from pipeline.unsupervised.rbm_features import TrainedRBM
 
-    trained = TrainedRBM.from_checkpoint(_need(runs / "rbm_mnist" / "checkpoints" / "best.pt"))
+    trained = TrainedRBM.from_checkpoint(_need(RunFolder(runs / "rbm_mnist").best))
     filters = tile_filters(trained.rbm.weight.detach().numpy(), trained.image_shape, count * count)
     return image_grid([filters[i * count:(i + 1) * count] for i in range(count)], out / "rbm_filters.png",
                       title="RBM weights of the first hidden units (MNIST)")

@@ -90,7 +90,12 @@ def holdout_split(total: int, valid_size: int, seed: int = 0) -> tuple[torch.Ten
     return order[n_valid:], order[:n_valid]
 
 
-def load_splits(data: HeldOutImageDataConfig, stages_dir: str) -> ImageSplits:
+def load_train_images(data: ImageDataConfig, stages_dir: str, force: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images and labels a ``data:`` section selects (``force``: nothing is cached to rebuild)."""
+    return load_images(data.dataset, "train", data.root, stages_dir, data.train_limit)
+
+
+def load_splits(data: HeldOutImageDataConfig, stages_dir: str, force: bool = False) -> ImageSplits:
     """Train minus a seeded hold-out, the hold-out, and the test split with its labels."""
     images, _ = load_images(data.dataset, "train", data.root, stages_dir, data.train_limit)
     test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)

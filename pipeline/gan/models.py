@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default, variants
+from pipeline.config import Config, default, task_config, variants
 from pipeline.data.image_tensors import ImageDataConfig, image_shape
 from pipeline.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from pipeline.gan.figures import to_unit
 from pipeline.gan.mlp import MLPDiscriminator, MLPGenerator
-from pipeline.gan.training import BETA1_TO_BETAS, GanTrainConfig
+from pipeline.gan.training import GanTrainConfig
 
 
 class MLPGanModelConfig(Config):
@@ -48,16 +48,8 @@ class GanEvaluateConfig(Config):
     seed: int = Field(7, description="latent seed of the evaluated samples")
 
 
-class GanConfig(TaskConfig):
-    """An unconditional GAN run on MNIST / CIFAR-10."""
-
-    renamed: ClassVar[dict] = {"train.beta1": BETA1_TO_BETAS}
-    task: Literal["gan"] = default(TaskConfig, "task", "gan")
-    data: ImageDataConfig = Field(ImageDataConfig(), description="the real images")
-    model: GanModelConfig = Field(DCGanModelConfig(), description="the two players")
-    train: GanTrainConfig = Field(GanTrainConfig(), description="the alternating training loop")
-    evaluate: GanEvaluateConfig = Field(GanEvaluateConfig(), description="what evaluate measures")
-
+GanConfig = task_config("gan", "An unconditional GAN run on MNIST / CIFAR-10.", data=ImageDataConfig,
+                        model=(GanModelConfig, DCGanModelConfig()), train=GanTrainConfig, evaluate=GanEvaluateConfig)
 
 def player_args(cfg: GanConfig) -> dict[str, Any]:
     """The plain arguments :func:`build_players` takes (and a checkpoint keeps as ``meta['model']``)."""

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default
+from pipeline.config import Config, default, task_config
 from pipeline.data.caption_pairs import CaptionPairsConfig, PairSplit, caption_tokens, first_captions, to_unit_float
 from pipeline.data.vocabulary import Vocabulary
 from pipeline.gan.figures import to_unit
 from pipeline.gan.models import DCGanModelConfig, load_players
 from pipeline.gan.text_encoder import JointEmbedding, JointEmbeddingConfig, match_scores
-from pipeline.gan.training import BETA1_TO_BETAS, GanTrainConfig
+from pipeline.gan.training import GanTrainConfig
 
 
 class TextGanModelConfig(DCGanModelConfig):
@@ -35,24 +34,17 @@ class TextGanEvaluateConfig(Config):
     seed: int = Field(7, description="latent seed")
 
 
-class TextToImageConfig(TaskConfig):
-    """A text-to-image run: the joint embedding first, then GAN-CLS conditioned on its text side."""
+TextToImageConfig = task_config(
+    "text_to_image", "A text-to-image run: the joint embedding first, then GAN-CLS conditioned on its text side.",
+    data=CaptionPairsConfig, encoder=JointEmbeddingConfig, model=TextGanModelConfig, train=GanTrainConfig,
+    evaluate=TextGanEvaluateConfig)
 
-    renamed: ClassVar[dict] = {"train.beta1": BETA1_TO_BETAS, "encoder.batch_size": "encoder.train.batch_size"}
-    task: Literal["text_to_image"] = default(TaskConfig, "task", "text_to_image")
-    data: CaptionPairsConfig = Field(CaptionPairsConfig(), description="Flickr8k image-caption pairs")
-    encoder: JointEmbeddingConfig = Field(JointEmbeddingConfig(), description="stage 1: the image-text joint "
-                                          "embedding whose text side conditions the GAN")
-    model: TextGanModelConfig = Field(TextGanModelConfig(), description="stage 2: the two players")
-    train: GanTrainConfig = Field(GanTrainConfig(), description="the GAN loop")
-    evaluate: TextGanEvaluateConfig = Field(TextGanEvaluateConfig(), description="what evaluate measures")
 
-    def player_args(self) -> dict:
-        size = self.data.image_size
-        return {"architecture": "dcgan", "image_shape": [3, size, size], "z_dim": self.model.z_dim,
-                "width": self.model.width, "hidden": 0, "embed_dim": self.encoder.embed_dim,
-                "cond_dim": self.model.cond_dim}
-
+def player_args(cfg: TextToImageConfig) -> dict:
+    """The plain arguments of the conditional players (kept in the checkpoint as ``meta['model']``)."""
+    size = cfg.data.image_size
+    return {"architecture": "dcgan", "image_shape": [3, size, size], "z_dim": cfg.model.z_dim,
+            "width": cfg.model.width, "hidden": 0, "embed_dim": cfg.encoder.embed_dim, "cond_dim": cfg.model.cond_dim}
 
 @dataclass
 class ConditionStats:

@@ -26,10 +26,9 @@ from pipeline.device import Runtime
 from pipeline.gan.figures import save_grid, to_unit
 from pipeline.gan.losses import GeneratorCost, discriminator_loss, generator_loss, matching_aware_discriminator_loss
 from pipeline.progress import log
+from pipeline.runs import RunFolder
 from pipeline.training.logbook import Logbook
 from pipeline.training.trainer import LoopConfig
-
-BETA1_TO_BETAS = ("train.betas", lambda beta1: [beta1, 0.999])  # the shape before betas: beta1 alone
 
 Fetch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -106,7 +105,7 @@ class GanTrainer:
 
     @property
     def last_path(self) -> Path:
-        return self.run_dir / "checkpoints" / "last.pt"
+        return RunFolder(self.run_dir).last
 
     def save(self) -> None:
         train = {"state": asdict(self.state), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default
+from pipeline.config import Config, task_config
 from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
 from pipeline.data.images import ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
@@ -62,21 +62,10 @@ class CaptionEvaluateConfig(Config):
     beam_sizes: tuple[int, ...] = Field((1, 3), description="searches run on each split (1 = greedy)")
 
 
-class CaptioningConfig(TaskConfig):
-    """A captioning run: image and caption stages, the CNN + attention LSTM, training, decoding."""
-
-    renamed: ClassVar[dict[str, str]] = {"batching.batch_images": "train.batch_size",
-                                         "batching.captions_per_image": "train.captions_per_image",
-                                         "label_smoothing": "train.label_smoothing",
-                                         "valid_metric": "train.valid_metric", "valid_limit": "train.valid_limit",
-                                         "test_splits": "evaluate.splits", "eval_beam_sizes": "evaluate.beam_sizes"}
-    task: Literal["captioning"] = default(TaskConfig, "task", "captioning")
-    data: CaptionDataConfig = Field(Flickr8kCaptionDataConfig(), description="images, captions and the vocabulary")
-    model: CaptionModelConfig = Field(CaptionModelConfig(), description="the CNN encoder and the shared decoder")
-    train: CaptionTrainConfig = Field(CaptionTrainConfig(), description="the training loop")
-    search: CaptionSearchConfig = Field(CaptionSearchConfig(), description="decoding defaults")
-    evaluate: CaptionEvaluateConfig = Field(CaptionEvaluateConfig(), description="what evaluate scores")
-
+CaptioningConfig = task_config(
+    "captioning", "A captioning run: image and caption stages, the CNN + attention LSTM, training, decoding.",
+    data=(CaptionDataConfig, Flickr8kCaptionDataConfig()), model=CaptionModelConfig, train=CaptionTrainConfig,
+    search=CaptionSearchConfig, evaluate=CaptionEvaluateConfig)
 
 class NoUnkDecoder:
     """The shared decoder with ``<unk>`` banned at every step, for search only.

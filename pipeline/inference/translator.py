@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default
+from pipeline.config import Config, default, task_config
 from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize, normalize, tokenize
@@ -42,24 +41,15 @@ class TranslationTrainConfig(SequenceTrainConfig):
     label_smoothing: float = default(SequenceTrainConfig, "label_smoothing", 0.1)
 
 
-class TranslationConfig(TaskConfig):
-    """A translation run: Multi30k stages, the encoder-decoder, its training and decoding."""
+def _two_languages(cfg) -> None:
+    if cfg.data.src_lang == cfg.data.tgt_lang:
+        raise ValueError(f"source and target language are both {cfg.data.src_lang!r}")
 
-    renamed: ClassVar[dict[str, str]] = {"batching.max_tokens": "train.batch_size",
-                                         "label_smoothing": "train.label_smoothing",
-                                         "valid_limit": "train.valid_limit"}
-    task: Literal["translation"] = default(TaskConfig, "task", "translation")
-    data: TranslationDataConfig = Field(TranslationDataConfig(), description="Multi30k, the language pair, BPE")
-    model: TranslationModelConfig = Field(TranslationModelConfig(), description="the encoder-decoder")
-    train: TranslationTrainConfig = Field(TranslationTrainConfig(), description="the training loop")
-    search: SearchConfig = Field(SearchConfig(), description="decoding defaults")
 
-    @model_validator(mode="after")
-    def _two_languages(self) -> TranslationConfig:
-        if self.data.src_lang == self.data.tgt_lang:
-            raise ValueError(f"source and target language are both {self.data.src_lang!r}")
-        return self
-
+TranslationConfig = task_config(
+    "translation", "A translation run: Multi30k stages, the encoder-decoder, its training and decoding.",
+    data=TranslationDataConfig, model=TranslationModelConfig, train=TranslationTrainConfig, search=SearchConfig,
+    check=_two_languages)
 
 @dataclass
 class Translation:

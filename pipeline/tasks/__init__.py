@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.config import TaskConfig, check_renamed, compose, read_yaml, validate
+from pipeline.config import TaskConfig, compose, read_yaml, validate
 from pipeline.errors import PipelineError
+from pipeline.migration import check_renamed
 
 TASKS = {
     "translation": "pipeline.tasks.translation",
@@ -53,12 +54,18 @@ TRAIN_DEFAULTS, EVAL_DEFAULTS = TrainOptions(), EvalOptions()
 
 @dataclass(frozen=True)
 class Task:
+    """A task: its config class, the loader of its ``data:`` section, and its train and evaluate steps."""
+
     name: str
     config_class: type[TaskConfig]
-    prepare: Callable[[Any, bool], Any]
+    load_data: Callable[[Any, str, bool], Any]  # (cfg.data, cfg.run.stages, force) → the prepared data
     train: Callable[[Any, TrainOptions], Path]
     evaluate: Callable[[Path, EvalOptions], dict]
     description: str = ""
+
+    def prepare(self, cfg: TaskConfig, force: bool = False) -> Any:
+        """The data stages of ``cfg`` (cached; ``force`` rebuilds them)."""
+        return self.load_data(cfg.data, cfg.run.stages, force)
 
 
 def available_tasks() -> list[str]:
@@ -80,5 +87,5 @@ def load_task_config(path: str | Path, preset: str | None = None,
         raise PipelineError(f"{path}: missing the 'task' key (one of: {', '.join(available_tasks())})")
     task = get_task(name)
     raw = compose(raw, preset, overrides, task.config_class)
-    check_renamed(raw, task.config_class, source=str(path))
+    check_renamed(raw, task.name, source=str(path))
     return task, validate(raw, task.config_class, source=f"config {path}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.data.image_tensors import ImageSplits, image_shape, load_splits
+from pipeline.data.image_tensors import image_shape, load_splits
 from pipeline.errors import PipelineError
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
@@ -27,12 +27,8 @@ from pipeline.unsupervised.trained import (
 )
 
 
-def prepare(cfg: AutoencoderTaskConfig, force: bool = False) -> ImageSplits:
-    return load_splits(cfg.data, cfg.run.stages)
-
-
 def train(cfg: AutoencoderTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
-    splits = prepare(cfg)
+    splits = load_splits(cfg.data, cfg.run.stages, options.force)
     shape = image_shape(cfg.data.dataset)
     torch.manual_seed(cfg.train.seed)
     model = build_autoencoder(cfg.model, shape)
@@ -57,5 +53,5 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("autoencoder", AutoencoderTaskConfig, prepare, train, evaluate,
+TASK = Task("autoencoder", AutoencoderTaskConfig, load_splits, train, evaluate,
             "linear (PCA), deep, convolutional, sparse and binary-code autoencoders on MNIST / CIFAR-10")

@@ -9,25 +9,23 @@ import torch
 from pipeline.caption_metrics import METRICS, score_captions
 from pipeline.caption_scoring import decode_split, score_split, write_annotations
 from pipeline.data.caption_batches import CaptionBatches
-from pipeline.data.captions import PreparedCaptions, prepare_captions
+from pipeline.data.captions import prepare_captions
 from pipeline.data.images import Augment
+from pipeline.evaluation import print_grid, score_grid
 from pipeline.inference.captioner import Captioner, CaptioningConfig
 from pipeline.losses import caption_loss
 from pipeline.models.captioner import build_caption_model
-from pipeline.progress import log, table
+from pipeline.progress import log
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
 from pipeline.training.trainer import fit_run, train_runtime
 
-__all__ = ["TASK", "decode_split", "evaluate", "prepare", "train"]
+__all__ = ["TASK", "decode_split", "evaluate", "train"]
 
-
-def prepare(cfg: CaptioningConfig, force: bool = False) -> PreparedCaptions:
-    return prepare_captions(cfg.data, cfg.run.stages, force)
 
 
 def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
-    data = prepare(cfg, options.force)
+    data = prepare_captions(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
     torch.manual_seed(cfg.train.seed)
     mean, std = data.mean_std
@@ -57,7 +55,7 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     captioner = Captioner.from_checkpoint(checkpoint)
     cfg: CaptioningConfig = captioner.config
-    data = prepare(cfg)
+    data = prepare_captions(cfg.data, cfg.run.stages)
     splits = options.splits or list(cfg.evaluate.splits)
     beams = options.beam_size or list(cfg.evaluate.beam_sizes)
     folder = RunFolder.of(checkpoint)
@@ -65,25 +63,18 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     report = {"task": "captioning", "checkpoint": str(checkpoint), "train_step": captioner.meta.get("step"),
               "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention,
               "engine": options.engine, "splits": {}}
-    rows = []
     for split in splits:
         write_annotations(data, split, out_dir)
-        report["splits"][split] = {}
-        for beam in beams:
-            result = score_split(captioner, data, split, beam, options.limit, out_dir, options.engine,
-                                 options.address)
-            search = "greedy" if beam == 1 else f"beam{beam}"
-            report["splits"][split][search] = result
-            rows.append([split, search, result["images"], result["references"],
-                         *[result["scores"].get(m, "-") for m in METRICS], result["decode_seconds"]])
+    grid = score_grid(splits, beams, lambda split, beam: score_split(captioner, data, split, beam, options.limit,
+                                                                     out_dir, options.engine, options.address),
+                      lambda r: [r["images"], r["references"], *[r["scores"].get(m, "-") for m in METRICS],
+                                 r["decode_seconds"]])
+    report["splits"] = grid.results
     path = folder.write_report(report, "report.json", options.report)
-    print(table(rows, ["split", "search", "images", "refs", *METRICS, "seconds"]))
-    first = next(iter(next(iter(report["splits"].values())).values()))
-    for sample in first["samples"][:3]:
-        print(f"\n{sample['image']}\nHYP  {sample['hypothesis']}\nREF  {sample['references'][0]}")
-    print(f"\nreport: {path}")
+    notes = [f"\n{s['image']}\nHYP  {s['hypothesis']}\nREF  {s['references'][0]}" for s in grid.first["samples"][:3]]
+    print_grid(grid, ["images", "refs", *METRICS, "seconds"], notes, path)
     return report
 
 
-TASK = Task("captioning", CaptioningConfig, prepare, train, evaluate,
+TASK = Task("captioning", CaptioningConfig, prepare_captions, train, evaluate,
             "CNN encoder + attention LSTM decoder on Flickr8k, coco-caption scores")

@@ -12,7 +12,7 @@ import torch
 from pipeline.adversarial.classifiers import Classifier, ClassifierConfig, build_classifier
 from pipeline.adversarial.evaluation import accuracy, attack_table
 from pipeline.data.batching import ImageBatch, ShuffledTensorBatches
-from pipeline.data.image_tensors import class_names, evaluation_subset, holdout_split, image_shape, load_images
+from pipeline.data.image_tensors import class_names, evaluation_subset, holdout_split, image_shape, load_train_images
 from pipeline.device import resolve_runtime
 from pipeline.losses import classification_loss
 from pipeline.progress import table
@@ -21,13 +21,9 @@ from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, Tra
 from pipeline.training.trainer import fit_run, train_runtime
 
 
-def prepare(cfg: ClassifierConfig, force: bool = False):
-    return load_images(cfg.data.dataset, "train", cfg.data.root, cfg.run.stages, cfg.data.train_limit)
-
-
 def train(cfg: ClassifierConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     runtime = train_runtime(cfg.train)
-    images, labels = prepare(cfg)
+    images, labels = load_train_images(cfg.data, cfg.run.stages)
     train_rows, valid_rows = holdout_split(len(labels), cfg.data.valid_size)
     valid_x, valid_y = images[valid_rows], labels[valid_rows]
     shape = image_shape(cfg.data.dataset)
@@ -64,5 +60,5 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("classifier", ClassifierConfig, prepare, train, evaluate,
+TASK = Task("classifier", ClassifierConfig, load_train_images, train, evaluate,
             "softmax regression / CNN classifiers on MNIST and CIFAR-10, with FGSM/PGD attack tables")

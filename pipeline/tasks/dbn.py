@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.data.image_tensors import ImageSplits, image_shape, load_splits
+from pipeline.data.image_tensors import image_shape, load_splits
 from pipeline.device import resolve_runtime
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
@@ -24,13 +24,9 @@ from pipeline.unsupervised.trained import (
 )
 
 
-def prepare(cfg: DBNTaskConfig, force: bool = False) -> ImageSplits:
-    return load_splits(cfg.data, cfg.run.stages)
-
-
 def train(cfg: DBNTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     resolve_runtime(cfg.train.device, cfg.train.precision, cfg.train.threads)
-    splits = prepare(cfg)
+    splits = load_splits(cfg.data, cfg.run.stages, options.force)
     shape = image_shape(cfg.data.dataset)
     torch.manual_seed(cfg.train.seed)
     started = time.perf_counter()
@@ -52,5 +48,5 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("dbn", DBNTaskConfig, prepare, train, evaluate,
+TASK = Task("dbn", DBNTaskConfig, load_splits, train, evaluate,
             "deep autoencoder pretrained as a stack of RBMs (DBN) vs random initialisation")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from pipeline.adversarial.classifiers import Classifier
-from pipeline.data.image_tensors import evaluation_subset, load_images
+from pipeline.data.image_tensors import evaluation_subset, load_images, load_train_images
 from pipeline.device import resolve_runtime
 from pipeline.errors import PipelineError
 from pipeline.gan.coverage import class_coverage
@@ -24,13 +24,9 @@ from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
 
 
-def prepare(cfg: GanConfig, force: bool = False):
-    return load_images(cfg.data.dataset, "train", cfg.data.root, cfg.run.stages, cfg.data.train_limit)
-
-
 def train(cfg: GanConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     runtime = resolve_runtime(cfg.train.device, "fp32", cfg.train.threads)
-    images, _ = prepare(cfg)
+    images, _ = load_train_images(cfg.data, cfg.run.stages, options.force)
     images = images * 2 - 1  # (N, C, H, W) in [−1, 1], the range of G's tanh
     folder = RunFolder(cfg.run.dir).start(cfg)
     margs = player_args(cfg)
@@ -87,4 +83,4 @@ def write_figures(gan: Gan, classifier, out_dir: Path) -> dict:
             "arithmetic_groups": arith["groups"]}
 
 
-TASK = Task("gan", GanConfig, prepare, train, evaluate, "MLP GAN and DCGAN on MNIST / CIFAR-10")
+TASK = Task("gan", GanConfig, load_train_images, train, evaluate, "MLP GAN and DCGAN on MNIST / CIFAR-10")

@@ -19,7 +19,6 @@ from pipeline.training.logbook import Logbook
 from pipeline.unsupervised.contrastive_divergence import train_rbm
 from pipeline.unsupervised.rbm import RBM
 from pipeline.unsupervised.rbm_features import (
-    FeatureData,
     RBMTaskConfig,
     TrainedRBM,
     load_features,
@@ -28,13 +27,9 @@ from pipeline.unsupervised.rbm_features import (
 )
 
 
-def prepare(cfg: RBMTaskConfig, force: bool = False) -> FeatureData:
-    return load_features(cfg.data, cfg.run.stages)
-
-
 def train(cfg: RBMTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     resolve_runtime("cpu", "fp32")  # sets the CPU thread count; CD on these sizes is fastest on the CPU
-    data = prepare(cfg)
+    data = load_features(cfg.data, cfg.run.stages, options.force)
     folder = RunFolder(cfg.run.dir).start(cfg)
     mean, std = standardiser(data.train, cfg.model.visible)
     train_x = torch.from_numpy((data.train - mean) / std)
@@ -91,5 +86,5 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("rbm", RBMTaskConfig, prepare, train, evaluate,
+TASK = Task("rbm", RBMTaskConfig, load_features, train, evaluate,
             "Bernoulli / Gaussian RBMs trained by CD-k or PCD; hidden features + logistic regression")

@@ -26,17 +26,20 @@ from pipeline.device import Runtime, resolve_runtime
 from pipeline.gan.figures import captioned_grid
 from pipeline.gan.models import build_players
 from pipeline.gan.text_encoder import JointEmbedding, match_scores
-from pipeline.gan.text_to_image import ConditionStats, TextToImage, TextToImageConfig, embed_images, embed_texts
+from pipeline.gan.text_to_image import (
+    ConditionStats,
+    TextToImage,
+    TextToImageConfig,
+    embed_images,
+    embed_texts,
+    player_args,
+)
 from pipeline.gan.training import GanPlayers, GanTrainer
 from pipeline.losses import contrastive_loss
 from pipeline.progress import table
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
 from pipeline.training.trainer import Trainer
-
-
-def prepare(cfg: TextToImageConfig, force: bool = False) -> tuple[dict[str, PairSplit], Vocabulary]:
-    return load_caption_pairs(cfg.data, cfg.run.stages, force)
 
 
 def train_encoder(cfg: TextToImageConfig, data: dict[str, PairSplit], vocab: Vocabulary, runtime: Runtime,
@@ -63,7 +66,7 @@ def train_encoder(cfg: TextToImageConfig, data: dict[str, PairSplit], vocab: Voc
 
 def train(cfg: TextToImageConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     runtime = resolve_runtime(cfg.train.device, "fp32", cfg.train.threads)
-    data, vocab = prepare(cfg)
+    data, vocab = load_caption_pairs(cfg.data, cfg.run.stages, options.force)
     folder = RunFolder(cfg.run.dir).start(cfg)
     joint = train_encoder(cfg, data, vocab, runtime, folder.path / "encoder", options.restart)
     train_split, test = data["train"], data["test"]
@@ -73,7 +76,7 @@ def train(cfg: TextToImageConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Pat
     grid = grid_caption_indices(test)
     rows = cfg.train.sample_count // len(grid)
     fixed = stats(embed_texts(joint.text, test.tokens[grid].to(runtime.device)).cpu()).repeat_interleave(rows, 0)
-    margs = cfg.player_args()
+    margs = player_args(cfg)
     meta = RunFolder.meta(cfg, model=margs, vocab=vocab.to_json(), encoder=cfg.encoder.args(len(vocab)),
                           grid_captions=[test.captions[i] for i in grid])
     extra = {"text_encoder": joint.text.state_dict(), "image_encoder": joint.image.state_dict(),
@@ -93,7 +96,7 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     model = TextToImage.from_checkpoint(path)
     cfg = model.config
-    data, _ = prepare(cfg)
+    data, _ = load_caption_pairs(cfg.data, cfg.run.stages)
     test = data["test"]
     n = len(first_captions(test, options.limit or cfg.evaluate.n_captions))
     scores = model.conditioning_check(test, n, cfg.evaluate.seed)
@@ -113,5 +116,5 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("text_to_image", TextToImageConfig, prepare, train, evaluate,
+TASK = Task("text_to_image", TextToImageConfig, load_caption_pairs, train, evaluate,
             "GAN-CLS text-to-image on Flickr8k 64x64 with the project's own sentence encoder")

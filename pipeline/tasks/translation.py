@@ -9,13 +9,13 @@ import torch
 
 from pipeline.data import multi30k
 from pipeline.data.batching import TokenBucketBatches
-from pipeline.data.translation_stages import PreparedData, TranslationDataConfig, prepare_translation
+from pipeline.data.translation_stages import TranslationDataConfig, prepare_translation
 from pipeline.distributed import translate_on_ray
+from pipeline.evaluation import print_grid, score_grid
 from pipeline.inference.translator import TranslationConfig, Translator
 from pipeline.losses import label_smoothed_loss
 from pipeline.metrics import bleu, translation_scores
 from pipeline.models.seq2seq import build_translation_model
-from pipeline.progress import table
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
 from pipeline.training.trainer import fit_run, train_runtime
@@ -23,12 +23,9 @@ from pipeline.training.trainer import fit_run, train_runtime
 TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 
 
-def prepare(cfg: TranslationConfig, force: bool = False) -> PreparedData:
-    return prepare_translation(cfg.data, cfg.run.stages, force)
-
 
 def train(cfg: TranslationConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
-    data = prepare(cfg, options.force)
+    data = prepare_translation(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
     torch.manual_seed(cfg.train.seed)
     model = build_translation_model(cfg.model, len(data.src_model), len(data.tgt_model))
@@ -75,24 +72,16 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     report = {"task": "translation", "checkpoint": str(checkpoint), "pair": translator.pair,
               "train_step": translator.meta.get("step"), "valid_scores": translator.meta.get("scores"),
               "engine": options.engine, "splits": {}}
-    rows = []
-    for split in splits:
-        report["splits"][split] = {}
-        for beam in beams:
-            result = score_split(translator, cfg.data, split, beam, options)
-            name = "greedy" if beam == 1 else f"beam{beam}"
-            report["splits"][split][name] = result
-            rows.append([split, name, result["sentences"], result["bleu"], result["chrf"], result["ter"],
-                         result["tok_lc_bleu"], result["decode_seconds"]])
+    grid = score_grid(splits, beams, lambda split, beam: score_split(translator, cfg.data, split, beam, options),
+                      lambda r: [r["sentences"], r["bleu"], r["chrf"], r["ter"], r["tok_lc_bleu"], r["decode_seconds"]])
+    report["splits"] = grid.results
     out = RunFolder.of(checkpoint).write_report(report, f"report-{options.engine}.json", options.report)
-    print(table(rows, ["split", "search", "sents", "BLEU", "chrF", "TER", "tok-lc BLEU", "seconds"]))
-    first = next(iter(report["splits"][splits[0]].values()))
-    print(f"\nsacreBLEU: {first['signatures']['bleu']}")
-    for sample in first["samples"][:3]:
-        print(f"\nSRC  {sample['source']}\nREF  {sample['reference']}\nHYP  {sample['hypothesis']}")
-    print(f"\nreport: {out}")
+    samples = grid.first["samples"][:3]
+    notes = [f"\nsacreBLEU: {grid.first['signatures']['bleu']}",
+             *(f"\nSRC  {s['source']}\nREF  {s['reference']}\nHYP  {s['hypothesis']}" for s in samples)]
+    print_grid(grid, ["sents", "BLEU", "chrF", "TER", "tok-lc BLEU", "seconds"], notes, out)
     return report
 
 
-TASK = Task("translation", TranslationConfig, prepare, train, evaluate,
+TASK = Task("translation", TranslationConfig, prepare_translation, train, evaluate,
             "LSTM encoder-decoder with attention on Multi30k")

@@ -113,7 +113,7 @@ class Trainer:
         self.loss_fn, self.batches, self.validate_fn = loss_fn, batches, validate
         self.run_dir, self.meta = Path(run_dir), meta
         self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.folder = RunFolder(run_dir)
         self.logbook = Logbook(self.run_dir)
         self.state = TrainState()  # before LambdaLR, whose constructor already calls the lambda
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -126,11 +126,11 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------
     @property
     def last_path(self) -> Path:
-        return self.ckpt_dir / "last.pt"
+        return self.folder.last
 
     @property
     def best_path(self) -> Path:
-        return self.ckpt_dir / "best.pt"
+        return self.folder.best
 
     def _train_state(self) -> dict[str, Any]:
         rng = {"cpu": torch.get_rng_state()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import minmax_scale
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config, TaskConfig, default, variants
+from pipeline.config import Config, default, task_config, variants
 from pipeline.data.vision import load_digits, load_mnist
 from pipeline.unsupervised.contrastive_divergence import CDConfig
 from pipeline.unsupervised.rbm import RBM, VisibleKind
@@ -68,16 +68,9 @@ class LogisticConfig(Config):
     raw_baseline: bool = Field(True, description="also score logistic regression on raw pixels")
 
 
-class RBMTaskConfig(TaskConfig):
-    """An RBM trained by CD-k or PCD, scored by logistic regression on its hidden probabilities."""
-
-    renamed: ClassVar[dict[str, str]] = {"cd": "train"}
-    task: Literal["rbm"] = default(TaskConfig, "task", "rbm")
-    data: RBMDataConfig = Field(DigitsDataConfig(), description="the examples")
-    model: RBMModelConfig = Field(RBMModelConfig(), description="the RBM")
-    train: CDConfig = Field(CDConfig(), description="contrastive divergence")
-    logistic: LogisticConfig = Field(LogisticConfig(), description="the classifier on the features")
-
+RBMTaskConfig = task_config(
+    "rbm", "An RBM trained by CD-k or PCD, scored by logistic regression on its hidden probabilities.",
+    data=(RBMDataConfig, DigitsDataConfig()), model=RBMModelConfig, train=CDConfig, logistic=LogisticConfig)
 
 @dataclass
 class FeatureData:
@@ -104,7 +97,8 @@ def _flat(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-def load_features(data: DigitsDataConfig | MNISTDataConfig, stages_dir: str) -> FeatureData:
+def load_features(data: DigitsDataConfig | MNISTDataConfig, stages_dir: str, force: bool = False) -> FeatureData:
+    """Flattened examples in [0, 1] with labels (``force``: nothing is cached to rebuild)."""
     if isinstance(data, MNISTDataConfig):
         train, train_y = load_mnist("train", data.root, stages_dir)
         test, test_y = load_mnist("test", data.root, stages_dir)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import TaskConfig, default
+from pipeline.config import task_config
 from pipeline.data.batching import ReconstructionBatch, ShuffledTensorBatches
 from pipeline.data.image_tensors import HeldOutImageDataConfig, ImageSplits, load_splits
 from pipeline.losses import reconstruction_loss
@@ -30,17 +30,9 @@ from pipeline.unsupervised.retrieval_benchmark import RetrievalConfig, code_retr
 CPU = torch.device("cpu")
 
 
-class AutoencoderTaskConfig(TaskConfig):
-    """An autoencoder run on MNIST / CIFAR-10."""
-
-    renamed: ClassVar[dict[str, str]] = {"data.batch_size": "train.batch_size"}
-    task: Literal["autoencoder"] = default(TaskConfig, "task", "autoencoder")
-    data: HeldOutImageDataConfig = Field(HeldOutImageDataConfig(), description="the images")
-    model: AutoencoderConfig = Field(DeepAutoencoderConfig(), description="the autoencoder")
-    train: TrainConfig = Field(TrainConfig(), description="the training loop (best.pt by validation error)")
-    retrieval: RetrievalConfig = Field(RetrievalConfig(), description="the retrieval benchmark evaluate runs for "
-                                       "binary codes on cifar10")
-
+AutoencoderTaskConfig = task_config(
+    "autoencoder", "An autoencoder run on MNIST / CIFAR-10.", data=HeldOutImageDataConfig,
+    model=(AutoencoderConfig, DeepAutoencoderConfig()), train=TrainConfig, retrieval=RetrievalConfig)
 
 class DBNPretrainConfig(CDConfig):
     """The ``pretrain:`` section of a DBN run: how the autoencoder starts, and the learning rule of every RBM."""
@@ -49,23 +41,15 @@ class DBNPretrainConfig(CDConfig):
                                            "PyTorch's default initialisation (the baseline)")
 
 
-class DBNTaskConfig(TaskConfig):
-    """A deep autoencoder pretrained as a stack of RBMs, or from random weights, then fine-tuned."""
+def _logistic_everywhere(cfg) -> None:
+    if cfg.model.activation != "sigmoid" or cfg.model.code != "sigmoid":
+        raise ValueError("a DBN unrolls into model.kind=deep with activation=sigmoid and code=sigmoid")
 
-    renamed: ClassVar[dict[str, str]] = {"init": "pretrain.init", "data.batch_size": "train.batch_size"}
-    task: Literal["dbn"] = default(TaskConfig, "task", "dbn")
-    data: HeldOutImageDataConfig = Field(HeldOutImageDataConfig(), description="the images")
-    model: DeepAutoencoderConfig = Field(DeepAutoencoderConfig(activation="sigmoid", code="sigmoid"),
-                                         description="the deep autoencoder the stack unrolls into")
-    pretrain: DBNPretrainConfig = Field(DBNPretrainConfig(), description="initialisation and RBM training")
-    train: TrainConfig = Field(TrainConfig(), description="fine-tuning (identical for both inits)")
 
-    @model_validator(mode="after")
-    def _logistic_everywhere(self) -> DBNTaskConfig:
-        if self.model.activation != "sigmoid" or self.model.code != "sigmoid":
-            raise ValueError("a DBN unrolls into model.kind=deep with activation=sigmoid and code=sigmoid")
-        return self
-
+DBNTaskConfig = task_config(
+    "dbn", "A deep autoencoder pretrained as a stack of RBMs, or from random weights, then fine-tuned.",
+    data=HeldOutImageDataConfig, pretrain=DBNPretrainConfig, train=TrainConfig, check=_logistic_everywhere,
+    model=(DeepAutoencoderConfig, DeepAutoencoderConfig(activation="sigmoid", code="sigmoid")))
 
 @dataclass
 class Autoencoder:
