@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIPELINE_DATASETS ?= $(abspath ../shared/datasets)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup run test test-fast serve loadtest bench clean-runs
+.PHONY: setup run test test-fast serve loadtest bench bench-peer clean-runs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ serve: setup
 # Load benchmark against a local app: 1/8/32 clients, batching on vs off, translate and caption.
 loadtest: setup
 	$(BIN)/pipeline loadtest --out data/bench
+
+# Peer comparison with JoeyNMT 2.3.0 (in its own venv) on Multi30k EN→DE, same architecture, threads and
+# wall time each, one after the other (docs/peer_benchmark.md): about 35 min with the defaults.
+PEER_VENV ?= .venv-peer
+MINUTES ?= 10
+THREADS ?= 2
+
+$(PEER_VENV)/.installed:
+	$(PYTHON) -m venv $(PEER_VENV)
+	# torch first, pinned: the CPU build from this machine's disk, so JoeyNMT's requirements pull no CUDA build
+	$(PEER_VENV)/bin/pip install -q torch==2.13.0
+	# importlib_metadata: needed under torch 2.13 but not declared; subword-nmt: the joint BPE (a JoeyNMT dependency)
+	$(PEER_VENV)/bin/pip install -q joeynmt==2.3.0 importlib_metadata subword-nmt==0.3.8
+	touch $@
+
+bench-peer: setup $(PEER_VENV)/.installed
+	$(BIN)/python scripts/bench_peer.py --minutes $(MINUTES) --threads $(THREADS) --peer-python $(PEER_VENV)/bin/python
 
 clean-runs:
 	rm -rf data/runs data/reports

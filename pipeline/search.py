@@ -7,6 +7,7 @@ at that length ``</s>`` is forced, so every hypothesis ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -44,36 +45,72 @@ def _force_eos(log_probs: torch.Tensor, at_limit: torch.Tensor, eos_id: int) -> 
     return torch.where(at_limit[:, None], forced, log_probs)
 
 
+KeepFn = Callable[[list[int]], list[bool]]
+"""``keep(examples)`` → for each still-running example (its index in the batch), whether to go on
+decoding it. The serving layer uses it to stop work for requests that have timed out or gone away."""
+
+
+def _wanted(keep: KeepFn | None, active: list[int]) -> list[bool]:
+    return [True] * len(active) if keep is None else list(keep(active))
+
+
 @torch.no_grad()
 def greedy_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int,
-                  max_output_len: int | torch.Tensor) -> SearchResult:
+                  max_output_len: int | torch.Tensor, keep: KeepFn | None = None) -> SearchResult:
+    """Greedy decoding; an example leaves the batch as soon as it emits </s> (or ``keep`` drops it:
+    its hypothesis list is then empty)."""
     batch, device = enc.summary.size(0), enc.summary.device
     limits = _max_lengths(max_output_len, batch, device)
+    src_lengths = enc.mask.sum(dim=1).tolist()
     state = decoder.init_state(enc)
     prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    scores = torch.zeros(batch, device=device)
-    tokens, weights = [], []
+    rows = _Rows(list(range(batch)), torch.zeros(batch, device=device),
+                 torch.empty(batch, 0, dtype=torch.long, device=device), None)
+    found: list[list[Hypothesis]] = [[] for _ in range(batch)]
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, state, enc)
         log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits <= t, eos_id)
-        best_lp, prev = log_probs.max(dim=-1)  # (B,)
-        scores += torch.where(finished, torch.zeros_like(best_lp), best_lp)
-        prev = prev.masked_fill(finished, eos_id)
-        tokens.append(prev)
-        weights.append(out.attention)
-        finished |= prev == eos_id
-        state = out.state
-        if bool(finished.all()):
+        best_lp, prev = log_probs.max(dim=-1)  # (R,)
+        rows = rows.extend(best_lp, prev, out.attention)
+        ended = (prev == eos_id).tolist()
+        wanted = _wanted(keep, rows.active)
+        for i in (i for i, e in enumerate(ended) if e and wanted[i]):
+            found[rows.active[i]] = [rows.hypothesis(i, src_lengths[rows.active[i]])]
+        going = [i for i, (e, w) in enumerate(zip(ended, wanted)) if w and not e]
+        if not going:
             break
-    token_matrix = torch.stack(tokens, dim=1).tolist()  # (B, T)
-    attention = torch.stack(weights, dim=1) if weights[0] is not None else None  # (B, T, S)
-    hypotheses = []
-    for b, row in enumerate(token_matrix):
-        length = row.index(eos_id) if eos_id in row else len(row)
-        att = attention[b, : length + 1, : int(enc.mask[b].sum())].cpu() if attention is not None else None
-        hypotheses.append([Hypothesis(row[:length], float(scores[b]), att)])
-    return SearchResult(hypotheses)
+        state = out.state
+        if len(going) < len(ended):
+            index = torch.tensor(going, device=device)
+            rows, prev, limits = rows.select(going, index), prev[index], limits[index]
+            state, enc = state.select(index), enc.select(index)
+    return SearchResult(found)
+
+
+@dataclass
+class _Rows:
+    """Greedy search's running examples: one row each."""
+
+    active: list[int]  # the example of each row
+    scores: torch.Tensor  # (R,) summed log-probabilities
+    tokens: torch.Tensor  # (R, t) emitted tokens, the last one possibly </s>
+    attention: torch.Tensor | None  # (R, t, S)
+
+    def extend(self, log_probs: torch.Tensor, tokens: torch.Tensor, attention: torch.Tensor | None) -> _Rows:
+        if attention is not None:
+            step = attention[:, None]  # (R, 1, S)
+            attention = step if self.attention is None else torch.cat([self.attention, step], dim=1)
+        return _Rows(self.active, self.scores + log_probs, torch.cat([self.tokens, tokens[:, None]], dim=1),
+                     attention)
+
+    def select(self, going: list[int], index: torch.Tensor) -> _Rows:
+        attention = None if self.attention is None else self.attention[index]
+        return _Rows([self.active[i] for i in going], self.scores[index], self.tokens[index], attention)
+
+    def hypothesis(self, i: int, src_len: int) -> Hypothesis:
+        """Row ``i``, which just emitted </s>."""
+        att = None if self.attention is None else self.attention[i, :, :src_len].cpu()
+        return Hypothesis(self.tokens[i, :-1].tolist(), float(self.scores[i]), att)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -99,13 +136,14 @@ class _Beams:
 @torch.no_grad()
 def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, beam_size: int,
                 max_output_len: int | torch.Tensor, length_penalty_alpha: float = 0.0,
-                n_best: int = 1) -> SearchResult:
+                n_best: int = 1, keep: KeepFn | None = None) -> SearchResult:
     """Batched beam search. An example is done once it has ``beam_size`` finished hypotheses
     (only </s> continuations ranked within the top ``beam_size`` finish, as in fairseq);
     with ``beam_size`` 1 this is exactly greedy search.
 
     Done examples leave the batch: their K rows are dropped from every per-row tensor, so a
-    batch decodes at the cost of its still-running examples, not of its longest one.
+    batch decodes at the cost of its still-running examples, not of its longest one. An example
+    that ``keep`` drops leaves the same way, with an empty hypothesis list.
     """
     if n_best > beam_size:
         raise ValueError(f"n_best ({n_best}) cannot exceed beam_size ({beam_size})")
@@ -118,7 +156,7 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
     scores[:, 0] = 0.0  # only the first beam is alive at the start, so beams do not start as copies
     beams = _Beams(scores, torch.empty(batch * k, 0, dtype=torch.long, device=device), None,
                    decoder.init_state(enc))
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    finished: list[list[Hypothesis] | None] = [[] for _ in range(batch)]  # None: dropped by ``keep``
     prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, beams.state, enc)
@@ -126,17 +164,20 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
         cand_scores, cand_beam, cand_token = _expand(beams.scores, log_probs, k)
         _finish(finished, active, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
                 length_penalty_alpha)
-        done = [len(finished[example]) >= k for example in active]
+        for example, wanted in zip(active, _wanted(keep, active)):
+            if not wanted:
+                finished[example] = None  # dropped: no hypotheses
+        done = [finished[example] is None or len(finished[example]) >= k for example in active]
         if all(done):
             break
         beams, prev = _prune(beams, out, cand_scores, cand_beam, cand_token, eos_id, k)
         if any(done):
-            keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
-            rows = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
-            active = [active[i] for i in keep.tolist()]
-            beams = beams.select(keep, rows)
+            going = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
+            rows = (going[:, None] * k + torch.arange(k, device=device)).view(-1)
+            active = [active[i] for i in going.tolist()]
+            beams = beams.select(going, rows)
             prev, limits, enc = prev[rows], limits[rows], enc.select(rows)
-    return SearchResult([_rank(hyps, n_best, src_lengths[b]) for b, hyps in enumerate(finished)])
+    return SearchResult([_rank(hyps or [], n_best, src_lengths[b]) for b, hyps in enumerate(finished)])
 
 
 def _expand(scores: torch.Tensor, log_probs: torch.Tensor, k: int):

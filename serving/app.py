@@ -12,6 +12,7 @@ from ray.serve import Application
 from serving.ingress import Ingress
 from serving.models import CaptionerModel, TranslatorModel
 from serving.settings import AppArgs
+from serving.stats import StatsBoard
 
 
 def _gpus(args: AppArgs) -> float:
@@ -29,12 +30,13 @@ def build_app(args: dict | AppArgs) -> Application:
     args = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
     gpus = _gpus(args)
     actor = {"num_cpus": 0.4, "num_gpus": gpus} if gpus else None
+    stats = StatsBoard.bind()  # every model replica reports here; /v1/stats reads it
     translator = None
     if args.translators:
         deployment = TranslatorModel.options(ray_actor_options=actor) if actor else TranslatorModel
-        translator = deployment.bind(dict(args.translators), args.device, args.threads)
+        translator = deployment.bind(dict(args.translators), args.device, args.threads, args.quantize, stats)
     captioner = None
     if args.captioner:
         deployment = CaptionerModel.options(ray_actor_options=actor) if actor else CaptionerModel
-        captioner = deployment.bind(args.captioner, args.device, args.threads)
-    return Ingress.bind(translator, sorted(args.translators), captioner, args.limits.model_dump())
+        captioner = deployment.bind(args.captioner, args.device, args.threads, args.quantize, stats)
+    return Ingress.bind(translator, sorted(args.translators), captioner, args.limits.model_dump(), stats)

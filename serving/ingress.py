@@ -9,6 +9,7 @@ its ``DeploymentHandle``, inside the same Serve application.
 # No ``from __future__ import annotations`` here: under ``serve.ingress`` FastAPI must see the endpoint
 # annotations as real objects (as strings the request body was read as a query parameter → 422).
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,17 +18,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from ray import serve
-from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.errors import PipelineError
+from pipeline.inference.source import SourceEncoder, warm_up_text
+from serving.body_limit import BodyLimit
 from serving.models import ImageJob, SentenceJob
 from serving.settings import Limits
 from serving.validation import ApiError, check_beam, check_image, check_texts, split_sentences
 
 STATIC = Path(__file__).parent / "static"
 RETRY_AFTER_S = "2"
+ROUTE_CAPS: dict[str, int] = {}  # path → body cap in bytes, set by the ingress from its limits
+log = logging.getLogger("ray.serve")
 
 app = FastAPI(title="pipeline serving", version="1",
               description="Translation (Multi30k seq2seq with attention) and captioning (Show, Attend and Tell) "
@@ -65,6 +68,9 @@ async def _media_type(request: Request, call_next):
     return await call_next(request)
 
 
+app.add_middleware(BodyLimit, limit_for=ROUTE_CAPS.get)  # outermost: counts bytes before anything parses
+
+
 @app.exception_handler(ApiError)
 async def _api_error(_: Request, err: ApiError) -> JSONResponse:
     return _error(err.status, err.message, err.headers)
@@ -87,8 +93,9 @@ async def _http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
 
 
 @app.exception_handler(Exception)
-async def _unexpected(_: Request, err: Exception) -> JSONResponse:
-    # Last resort: a bug must still answer JSON; 503 tells clients to retry rather than "your fault".
+async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+    # Last resort: a real fault (a bug, a dead replica) still answers JSON; 503 says "retry", not "your fault".
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
     return _error(503, f"the server could not answer this request ({type(err).__name__}); retry later",
                   {"Retry-After": RETRY_AFTER_S})
 
@@ -97,28 +104,58 @@ async def _unexpected(_: Request, err: Exception) -> JSONResponse:
                   ray_actor_options={"num_cpus": 0.1})
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None):
-        self.translator, self.pairs, self.captioner = translator, list(pairs or []), captioner  # handles
+    def __init__(self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None,
+                 stats=None):
+        self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
         self.limits = Limits.model_validate(limits or {})
+        ROUTE_CAPS.update({"/v1/translate": self.limits.max_json_bytes,
+                           "/v1/caption": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes})
         self.model_ids: dict[str, str] = {}
+        self.encoders: dict[str, SourceEncoder] = {}
+        self.caption_min_side: int | None = None
+        for lang in {pair.split("-")[0] for pair in self.pairs}:  # load spaCy and Moses now, not on a request
+            warm_up_text(lang)
+            split_sentences("A dog. A cat.", lang)
 
     async def _call(self, method, *args):
+        """One model call; a timeout cancels it on the replica too (its rows leave the running search)."""
+        response = method.remote(*args)
         try:
-            return await asyncio.wait_for(method.remote(*args), self.limits.request_timeout_s)
+            result = await asyncio.wait_for(response, self.limits.request_timeout_s)
         except BackPressureError:
             raise ApiError(429, "the model queue is full; retry later", {"Retry-After": RETRY_AFTER_S}) from None
         except TimeoutError:
+            response.cancel()
             raise ApiError(504, f"the model did not answer within {self.limits.request_timeout_s}s") from None
-        except RayTaskError as err:
-            if isinstance(err.cause, PipelineError):  # the inference API's "bad input" error
-                raise ApiError(422, str(err.cause)) from None
+        except asyncio.CancelledError:  # the client went away: stop the model's work for it
+            response.cancel()
             raise
+        if isinstance(result, dict) and "error" in result:  # this item's own failure, e.g. a damaged image
+            raise ApiError(result["status"], result["error"])
+        return result
 
     def _pair(self, source: str, target: str) -> str:
         pair = f"{source}-{target}"
         if pair not in self.pairs:
             raise ApiError(400, f"no model for {pair}; loaded pairs: {', '.join(self.pairs) or 'none'}")
         return pair
+
+    async def _encoder(self, pair: str) -> SourceEncoder:
+        if pair not in self.encoders:
+            found = await self._call(self.translator.source_encoders)
+            self.encoders.update({p: SourceEncoder.from_dict(d) for p, d in found.items()})
+        return self.encoders[pair]
+
+    async def _encode(self, pair: str, sentences: list[str]) -> list[tuple[int, ...]]:
+        """Subword ids per sentence; a sentence over the model's source limit is refused here (413)."""
+        encoder = await self._encoder(pair)
+        ids = encoder.encode(sentences)
+        for sentence, seq in zip(sentences, ids, strict=True):
+            if len(seq) > encoder.max_len:
+                shown = sentence if len(sentence) <= 40 else sentence[:37] + "..."
+                raise ApiError(413, f"a sentence is {len(seq)} subwords long ({shown!r}); the {pair} model "
+                                    f"accepts at most {encoder.max_len} (its training limit)")
+        return [tuple(seq) for seq in ids]
 
     async def translate_sentences(self, texts: list[str], source: str, target: str, beam_size: int | None,
                                   return_attention: bool) -> list[dict]:
@@ -128,8 +165,11 @@ class Ingress:
         if total > self.limits.max_sentences:
             raise ApiError(413, f"{total} sentences in one request; at most {self.limits.max_sentences}")
         flat = [s for group in sentences for s in group]
+        ids = await self._encode(pair, flat)
+        timeout = self.limits.request_timeout_s
         results = await asyncio.gather(*(self._call(self.translator.translate,
-                                                    SentenceJob(pair, s, beam_size, return_attention)) for s in flat))
+                                                    SentenceJob(pair, seq, beam_size, return_attention, timeout))
+                                         for seq in ids))
         out, k = [], 0
         for group in sentences:
             parts = results[k:k + len(group)]
@@ -163,24 +203,24 @@ class Ingress:
             self.model_ids[name] = f"{name}:{info['id']}"
         return self.model_ids[name]
 
-    async def _upload(self, request: Request, file: UploadFile) -> bytes:
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > self.limits.max_upload_bytes + 64_000:  # multipart framing adds a little
-            raise ApiError(413, f"upload is {declared} bytes; at most {self.limits.max_upload_bytes} are accepted")
-        return await file.read(self.limits.max_upload_bytes + 1)
+    async def _min_side(self) -> int:
+        if self.caption_min_side is None:
+            self.caption_min_side = int((await self._call(self.captioner.info))["min_side"])
+        return self.caption_min_side
 
     @app.post("/v1/caption", summary="Caption an uploaded image (optionally in German or French)")
-    async def caption(self, request: Request, file: Annotated[UploadFile, File(description="the image")],
+    async def caption(self, file: Annotated[UploadFile, File(description="the image")],
                       lang: Annotated[str, Form()] = "en", beam_size: Annotated[int | None, Form()] = None,
                       return_attention: Annotated[bool, Form()] = False) -> dict:
         if self.captioner is None:
             raise ApiError(400, "no captioning model is loaded")
-        data = await self._upload(request, file)
-        check_image(data, self.limits)
+        data = await file.read(self.limits.max_upload_bytes + 1)  # the body cap already held the whole request
+        check_image(data, self.limits, await self._min_side())  # header only: cheap; decoding is per item
         check_beam(beam_size, self.limits)
         if lang != "en":
             self._pair("en", lang)  # unknown language: 400 before any model work
-        result = await self._call(self.captioner.caption, ImageJob(data, beam_size, return_attention))
+        job = ImageJob(data, beam_size, return_attention, self.limits.request_timeout_s)
+        result = await self._call(self.captioner.caption, job)
         model = await self._model_id("captioner")
         response = {"lang": lang, "caption": result["text"], "english": result["text"], "model": model,
                     "batch_size": result["batch_size"]}
@@ -199,14 +239,11 @@ class Ingress:
         return {"translation": translation["pairs"], "translator_pid": translation.get("pid"),
                 "captioning": captioner}
 
-    @app.get("/v1/stats", summary="Batch-size histogram of one replica of each model (batching evidence)")
+    @app.get("/v1/stats", summary="Per model replica: batch-size histogram, queue wait, decode time, memory")
     async def stats(self) -> dict:
-        out = {}
-        if self.translator:
-            out["translator"] = await self._call(self.translator.batch_stats)
-        if self.captioner:
-            out["captioner"] = await self._call(self.captioner.batch_stats)
-        return out
+        if self.stats_board is None:
+            raise ApiError(404, "no stats deployment in this application")
+        return await self._call(self.stats_board.read)
 
     @app.get("/healthz", summary="Liveness of the ingress")
     async def healthz(self) -> dict:

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import PipelineError
-from serving.settings import AppArgs
+from serving.body_limit import ENV_MAX_BODY, PROXY_CALLBACK
+from serving.settings import AppArgs, Limits
 
 
 def read_config(path: str | Path) -> dict:
@@ -57,6 +58,19 @@ def check_checkpoints(config: dict) -> None:
                        "captioner": str(Path(args.captioner).resolve()) if args.captioner else None}
 
 
+def set_proxy_environment(config: dict | None = None) -> None:
+    """What Ray's HTTP proxy reads when it starts: the body-cap middleware and its cap (the largest of
+    the applications' per-route caps). Must run before Ray starts on this machine; on a cluster, export
+    the same two variables where ``ray start`` runs."""
+    caps = []
+    for app in (config or {}).get("applications", []):
+        limits = Limits.model_validate((app.get("args") or {}).get("limits") or {})
+        caps += [limits.max_json_bytes, limits.max_upload_bytes + limits.multipart_overhead_bytes]
+    os.environ.setdefault("RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", PROXY_CALLBACK)
+    if caps:
+        os.environ.setdefault(ENV_MAX_BODY, str(max(caps)))
+
+
 def deploy(config: dict, address: str | None = None, num_cpus: int | None = None, timeout_s: float = 300) -> None:
     """Start Ray (local, 127.0.0.1) and Serve if needed, deploy every application and wait until running."""
     import ray
@@ -66,6 +80,7 @@ def deploy(config: dict, address: str | None = None, num_cpus: int | None = None
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     schema = ServeDeploySchema.model_validate(config)
+    set_proxy_environment(config)
     if not ray.is_initialized():
         local = {"include_dashboard": False, "_node_ip_address": "127.0.0.1", "num_cpus": num_cpus}
         ray.init(address=address, namespace="serve", log_to_driver=False, **({} if address else local))

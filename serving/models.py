@@ -1,61 +1,61 @@
 """Model deployments: load a checkpoint once per replica, batch requests, know nothing about HTTP.
 
-Each wraps the package's inference API (``pipeline.inference``) — no model code lives here. Callers
-send one item (a sentence, an image) per call; ``@serve.batch`` gathers concurrent calls into one
-list so the model decodes them as one padded batch. ``max_batch_size`` and ``batch_wait_timeout_s``
-come from the deployment's ``user_config`` through ``reconfigure`` and can change without a restart.
+Each wraps the package's inference API (``pipeline.inference``); no model code lives here. Callers
+send one item (a sentence's subword ids, an image's bytes) per call. A :class:`~serving.batching.BatchQueue`
+with one consumer forms a batch from everything waiting each time the model is free; the batch is
+validated and decoded item by item where items can fail (a broken image fails alone, never its
+batch-mates), and the search drops the rows of requests whose caller has gone (timeout, disconnect).
+``max_batch_size``, ``max_batch_cost`` and ``batch_wait_timeout_s`` come from the deployment's
+``user_config`` through ``reconfigure`` and change without a restart.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ray import serve
 
+from pipeline.errors import PipelineError
+from serving.batching import BatchQueue, Waiting
+from serving.stats import StatsReporter, memory
+
 
 @dataclass(frozen=True)
 class SentenceJob:
     pair: str
-    text: str
+    ids: tuple[int, ...]  # source subword ids (the ingress encodes and length-checks the text)
     beam_size: int | None = None
     return_attention: bool = False
+    timeout_s: float = 30.0  # nobody waits for the answer after this
 
 
 @dataclass(frozen=True)
 class ImageJob:
-    data: bytes
+    data: bytes  # the encoded upload; decoded in the batch, per item
     beam_size: int | None = None
     return_attention: bool = False
+    timeout_s: float = 30.0
 
 
-class BatchStats:
-    """How many items each executed batch held: the proof that batching happens."""
-
-    def __init__(self):
-        self.sizes: Counter[int] = Counter()
-
-    def add(self, size: int) -> None:
-        self.sizes[size] += 1
-
-    def summary(self) -> dict:
-        items = sum(k * v for k, v in self.sizes.items())
-        return {"batches": sum(self.sizes.values()), "items": items, "max_batch": max(self.sizes, default=0),
-                "histogram": {str(k): v for k, v in sorted(self.sizes.items())}}
+class ItemError(PipelineError):
+    """This item's input is bad (the other items of its batch are unaffected)."""
 
 
-def _batch_settings(user_config: dict) -> tuple[int, float]:
-    size, wait = int(user_config.get("max_batch_size", 16)), float(user_config.get("batch_wait_timeout_s", 0.01))
-    if size < 1 or wait < 0:
-        raise ValueError(f"user_config needs max_batch_size >= 1 and batch_wait_timeout_s >= 0, got {user_config}")
-    return size, wait
+def batch_settings(user_config: dict) -> dict:
+    """``user_config`` → :meth:`BatchQueue.configure` keywords (unknown keys are an error)."""
+    known = {"max_batch_size", "max_batch_cost", "batch_wait_timeout_s"}
+    if set(user_config) - known:
+        raise ValueError(f"unknown user_config keys {sorted(set(user_config) - known)}; known: {sorted(known)}")
+    cost = user_config.get("max_batch_cost")
+    return {"max_batch_size": int(user_config.get("max_batch_size", 32)),
+            "max_batch_cost": None if cost is None else int(cost),
+            "wait_s": float(user_config.get("batch_wait_timeout_s", 0.0))}
 
 
 def checkpoint_id(path: str, meta: dict) -> str:
-    """A short, stable id: file name, training step and modification time of the checkpoint."""
+    """A short, stable id: run folder, file name, training step and modification time of the checkpoint."""
     stat = Path(path).stat()
     return f"{Path(path).parent.parent.name}/{Path(path).name}@step{meta.get('step', '?')}-{int(stat.st_mtime)}"
 
@@ -67,91 +67,155 @@ def _group_by(jobs: list, key) -> dict:
     return groups
 
 
+def _keep(batch: list[Waiting], rows: list[int]):
+    """The search's ``keep``: positions in ``rows`` → whether their callers still wait."""
+    return lambda positions: [batch[rows[p]].wanted() for p in positions]
+
+
+class _BatchedModel:
+    """Queue, ``reconfigure``, stats reporting and the per-call error shape shared by both models."""
+
+    deployment_name = ""
+
+    def _start_queue(self, stats) -> None:
+        self.queue = BatchQueue(self._decode)
+        self.reporter = StatsReporter(stats, self.deployment_name, self.snapshot)
+        self.reporter.start()
+
+    def reconfigure(self, user_config: dict) -> None:
+        self.queue.configure(**batch_settings(user_config))
+        self.reporter.start()
+
+    async def _submit(self, job, cost: int) -> dict:
+        self.reporter.start()
+        try:
+            return await self.queue.submit(job, job.timeout_s, cost)
+        except PipelineError as err:  # this item's bad input → the ingress answers 4xx for it alone
+            return {"error": str(err), "status": 422}
+        except TimeoutError:
+            return {"error": f"no answer within {job.timeout_s}s", "status": 504}
+
+    def snapshot(self) -> dict:
+        return {**self.queue.stats.summary(), "queued": len(self.queue), "busy": self.queue.busy,
+                "pid": os.getpid(), "memory": memory()}
+
+    def batch_stats(self) -> dict:
+        """This replica's stats (``/v1/stats`` shows every replica through the stats deployment)."""
+        return self.snapshot()
+
+
 @serve.deployment(name="translator", num_replicas=2, max_ongoing_requests=128, max_queued_requests=256,
                   ray_actor_options={"num_cpus": 0.4}, health_check_period_s=2, health_check_timeout_s=30)
-class TranslatorModel:
+class TranslatorModel(_BatchedModel):
     """Every configured language pair in one replica: on 2 CPUs, fewer processes beat one per pair."""
 
-    def __init__(self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1):
+    deployment_name = "translator"
+
+    def __init__(self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1, quantize: str = "none",
+                 stats=None):
         from pipeline.inference.translator import Translator
 
         self.translators, self.checkpoints = {}, checkpoints
         for pair, checkpoint in checkpoints.items():
-            translator = Translator.from_checkpoint(checkpoint, device=device, threads=threads)
+            translator = Translator.from_checkpoint(checkpoint, device=device, threads=threads, quantize=quantize)
             if translator.pair != pair:
                 raise ValueError(f"{checkpoint} translates {translator.pair}, but the serve config calls it {pair}")
             self.translators[pair] = translator
-        self.stats = BatchStats()
+        self._start_queue(stats)
 
-    def reconfigure(self, user_config: dict) -> None:
-        size, wait = _batch_settings(user_config)
-        self.translate.set_max_batch_size(size)
-        self.translate.set_batch_wait_timeout_s(wait)
+    async def translate(self, job: SentenceJob) -> dict:
+        return await self._submit(job, max(len(job.ids), 1))
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def translate(self, jobs: list[SentenceJob]) -> list[dict]:
-        self.stats.add(len(jobs))
-        return await asyncio.to_thread(self._translate, jobs)
+    def _decode(self, batch: list[Waiting]) -> list:
+        import numpy as np
 
-    def _translate(self, jobs: list[SentenceJob]) -> list[dict]:
-        out: list[dict] = [{}] * len(jobs)
-        # One decode per (pair, beam, attention) setting; sentences with equal settings share it.
-        key = lambda j: (j.pair, j.beam_size, j.return_attention)  # noqa: E731
-        for (pair, beam, attention), rows in _group_by(jobs, key).items():
-            results = self.translators[pair].translate([jobs[i].text for i in rows], beam_size=beam,
-                                                       return_attention=attention)
-            for i, result in zip(rows, results, strict=True):
-                fields = {k: v for k, v in asdict(result).items() if attention or k != "attention"}
-                out[i] = {**fields, "batch_size": len(jobs)}
+        jobs: list[SentenceJob] = [w.item for w in batch]
+        out: list = [None] * len(jobs)
+        for (pair, beam, attention), rows in _group_by(jobs, lambda j: (j.pair, j.beam_size,
+                                                                         j.return_attention)).items():
+            translator = self.translators.get(pair)
+            for i in rows:
+                out[i] = self._check(translator, jobs[i])
+            good = [i for i in rows if out[i] is None]
+            src = [np.asarray(jobs[i].ids, dtype=np.int64) for i in good]
+            found = translator.translate_ids(src, beam, keep=_keep(batch, good)) if good else []
+            for i, hyps in zip(good, found, strict=True):
+                if not hyps:  # dropped mid-search: its caller has gone
+                    out[i] = TimeoutError()
+                    continue
+                fields = asdict(translator.translation(jobs[i].ids, hyps, attention))
+                out[i] = {**{k: v for k, v in fields.items() if attention or k != "attention"},
+                          "batch_size": len(jobs)}
         return out
+
+    def _check(self, translator, job: SentenceJob) -> ItemError | None:
+        """Per-item checks the ingress normally made already (other callers may not have)."""
+        if translator is None:
+            return ItemError(f"no model for {job.pair}; loaded pairs: {', '.join(self.translators)}")
+        vocab = len(translator.src_subwords)
+        if not all(0 <= t < vocab for t in job.ids):
+            return ItemError(f"source ids must lie in [0, {vocab})")
+        if len(job.ids) > translator.source.max_len:
+            return ItemError(f"source is {len(job.ids)} subwords; at most {translator.source.max_len}")
+        return None
 
     def info(self) -> dict:
         pairs = {}
         for pair, translator in self.translators.items():
             meta, path = translator.meta, self.checkpoints[pair]
             pairs[pair] = {"kind": "translation", "pair": pair, "checkpoint": path, "id": checkpoint_id(path, meta),
-                           "step": meta.get("step"), "scores": meta.get("scores"),
-                           "device": str(translator.runtime.device)}
+                           "step": meta.get("step"), "scores": meta.get("scores"), "quantize": translator.quantized,
+                           "device": str(translator.runtime.device), "max_source_subwords": translator.source.max_len}
         return {"pairs": pairs, "pid": os.getpid()}
 
-    def batch_stats(self) -> dict:
-        return {**self.stats.summary(), "pid": os.getpid()}
+    def source_encoders(self) -> dict:
+        """Per pair, what the ingress needs to encode and length-check text itself (no torch there)."""
+        return {pair: translator.source.to_dict() for pair, translator in self.translators.items()}
 
 
 @serve.deployment(name="captioner", max_ongoing_requests=64, max_queued_requests=128,
                   ray_actor_options={"num_cpus": 0.4}, health_check_period_s=2, health_check_timeout_s=30)
-class CaptionerModel:
-    def __init__(self, checkpoint: str, device: str = "auto", threads: int = 1):
+class CaptionerModel(_BatchedModel):
+    deployment_name = "captioner"
+
+    def __init__(self, checkpoint: str, device: str = "auto", threads: int = 1, quantize: str = "none", stats=None):
         from pipeline.inference.captioner import Captioner
 
-        self.captioner = Captioner.from_checkpoint(checkpoint, device=device, threads=threads)
-        self.checkpoint, self.stats = checkpoint, BatchStats()
+        self.captioner = Captioner.from_checkpoint(checkpoint, device=device, threads=threads, quantize=quantize)
+        self.checkpoint = checkpoint
+        self._start_queue(stats)
 
-    def reconfigure(self, user_config: dict) -> None:
-        size, wait = _batch_settings(user_config)
-        self.caption.set_max_batch_size(size)
-        self.caption.set_batch_wait_timeout_s(wait)
+    async def caption(self, job: ImageJob) -> dict:
+        return await self._submit(job, 1)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def caption(self, jobs: list[ImageJob]) -> list[dict]:
-        self.stats.add(len(jobs))
-        return await asyncio.to_thread(self._caption, jobs)
-
-    def _caption(self, jobs: list[ImageJob]) -> list[dict]:
-        out: list[dict] = [{}] * len(jobs)
+    def _decode(self, batch: list[Waiting]) -> list:
+        jobs: list[ImageJob] = [w.item for w in batch]
+        out: list = [None] * len(jobs)
+        arrays = {}
+        for i, job in enumerate(jobs):  # decode each upload alone: a broken one fails alone
+            try:
+                arrays[i] = self.captioner.prepare(job.data)
+            except PipelineError as err:
+                out[i] = ItemError(str(err))
         for (beam, attention), rows in _group_by(jobs, lambda j: (j.beam_size, j.return_attention)).items():
-            results = self.captioner.caption([jobs[i].data for i in rows], beam_size=beam, return_attention=attention)
-            for i, result in zip(rows, results, strict=True):
-                out[i] = {"text": result.text, "words": result.words, "score": result.score, "batch_size": len(jobs),
-                          "attention": result.attention, "grid": list(result.grid) if result.grid else None}
+            good = [i for i in rows if i in arrays]
+            if not good:
+                continue
+            images = self.captioner.to_tensor([arrays[i] for i in good])
+            found = self.captioner.caption_tensors(images, beam, keep=_keep(batch, good)).hypotheses
+            for i, hyps in zip(good, found, strict=True):
+                out[i] = self._answer(hyps, attention, len(jobs)) if hyps else TimeoutError()
         return out
+
+    def _answer(self, hyps, attention: bool, batch_size: int) -> dict:
+        result = self.captioner.to_caption(hyps, attention)
+        return {"text": result.text, "words": result.words, "score": result.score, "batch_size": batch_size,
+                "attention": result.attention, "grid": list(result.grid) if result.grid else None}
 
     def info(self) -> dict:
         meta = self.captioner.meta
         return {"kind": "captioning", "checkpoint": self.checkpoint, "id": checkpoint_id(self.checkpoint, meta),
                 "step": meta.get("step"), "scores": meta.get("scores"), "attention": self.captioner.has_attention,
-                "image_size": self.captioner.images.size, "device": str(self.captioner.runtime.device),
+                "image_size": self.captioner.images.size, "min_side": self.captioner.min_side,
+                "quantize": self.captioner.quantized, "device": str(self.captioner.runtime.device),
                 "pid": os.getpid()}
-
-    def batch_stats(self) -> dict:
-        return {**self.stats.summary(), "pid": os.getpid()}

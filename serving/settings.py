@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,6 +21,8 @@ class Limits(BaseModel):
     max_beam_size: int = Field(8, gt=0)  # largest beam a request may ask for
     max_upload_bytes: int = Field(5_000_000, gt=0)  # image upload size (413 above)
     max_image_pixels: int = Field(25_000_000, gt=0)  # width × height (413 above: decompression bombs)
+    max_json_bytes: int = Field(1_000_000, gt=0)  # a /v1/translate body (413 above, counted as it streams in)
+    multipart_overhead_bytes: int = Field(65_536, gt=0)  # /v1/caption body cap = max_upload_bytes + this
     request_timeout_s: float = Field(30.0, gt=0)  # the ingress gives up on a model call after this (504)
 
 
@@ -36,6 +39,7 @@ class AppArgs(BaseModel):
     captioner: str | None = None  # captioning checkpoint (None: no /v1/caption model)
     device: str = "auto"  # auto: the GPU when the replica was given one, else CPU
     threads: int = Field(1, gt=0)  # torch intra-op threads per model replica
+    quantize: Literal["none", "int8"] = "none"  # int8: dynamic int8 Linear/LSTM in the model replicas (CPU)
     limits: Limits = Limits()
 
     @field_validator("translators")

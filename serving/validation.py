@@ -42,6 +42,11 @@ def check_texts(texts: list[str], limits: Limits) -> None:
             raise ApiError(422, f"texts[{i}] is empty; send at least one non-space character")
         if len(text) > limits.max_chars:
             raise ApiError(413, f"texts[{i}] has {len(text)} characters; at most {limits.max_chars} are accepted")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # JSON allows "\ud800" escapes that are no character at all
+            raise ApiError(422, f"texts[{i}] is not valid Unicode: {text[err.start:err.end]!a} at position "
+                                f"{err.start} is an unpaired surrogate; send real characters") from None
 
 
 def check_beam(beam_size: int | None, limits: Limits) -> None:
@@ -49,13 +54,13 @@ def check_beam(beam_size: int | None, limits: Limits) -> None:
         raise ApiError(422, f"beam_size must be between 1 and {limits.max_beam_size}, got {beam_size}")
 
 
-def check_image(data: bytes, limits: Limits) -> tuple[int, int]:
-    """Reject oversized, non-image, bomb and truncated uploads; returns (width, height).
+def check_image(data: bytes, limits: Limits, min_side: int = 1) -> tuple[int, int]:
+    """Refuse oversized, non-image, bomb and tiny uploads from the header alone; returns (width, height).
 
-    The pixel count is read from the header *before* decoding, so a 20000×20000 PNG of a few kB
-    is refused without allocating its 1.2 GB of pixels. (Too-small images are refused by the
-    captioner's own ``load_rgb``, whose PipelineError the ingress answers with 422: the ingress
-    does not import torch.)
+    Only the header is read: the pixel count is checked *before* decoding, so a 20000×20000 PNG of a
+    few kB is refused without allocating its 1.2 GB of pixels, and the ingress never spends CPU on
+    decoding. Decoding happens in the captioner replica, per image, so a file whose data is damaged
+    (e.g. a JPEG cut off after its header) fails there alone, not its batch-mates.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -66,15 +71,15 @@ def check_image(data: bytes, limits: Limits) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise ApiError(413, f"image is {width}x{height} pixels; at most {limits.max_image_pixels} "
-                                    "pixels are accepted")
-            image.load()  # a truncated file fails here
     except UnidentifiedImageError:
         raise ApiError(415, f"the upload is not an image; accepted: {ACCEPTED_IMAGES}") from None
     except Image.DecompressionBombError:
         raise ApiError(413, f"image is too large to decode safely; at most {limits.max_image_pixels} pixels") \
             from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ApiError(422, f"damaged or truncated image ({err})") from None
+        raise ApiError(422, f"damaged or truncated image header ({err})") from None
+    if width * height > limits.max_image_pixels:
+        raise ApiError(413, f"image is {width}x{height} pixels; at most {limits.max_image_pixels} pixels are accepted")
+    if min(width, height) < min_side:
+        raise ApiError(422, f"image is {width}x{height} pixels; captioning needs at least {min_side}x{min_side}")
     return width, height

@@ -36,10 +36,10 @@ def multi30k_sentences(split: str, lang: str, n: int) -> list[str]:
     return multi30k.read_split(split, lang)[:n]
 
 
-def make_translation_checkpoint(path: Path, tgt_lang: str = "de", seed: int = 0) -> Path:
+def make_translation_checkpoint(path: Path, tgt_lang: str = "de", seed: int = 0, overrides: tuple = ()) -> Path:
     """A tiny en→tgt model with BPE trained on 300 real Multi30k sentence pairs."""
     _, cfg = load_task_config(REPO / "conf/translate_en_de.yaml", "quick",
-                              [*TINY_TRANSLATION, f"data.tgt_lang={tgt_lang}"])
+                              [*TINY_TRANSLATION, f"data.tgt_lang={tgt_lang}", *overrides])
     src_text = multi30k_sentences("train", "en", 300)
     tgt_text = multi30k_sentences("train", tgt_lang, 300)
     src_words = tokenize([normalize(t, "en") for t in src_text], "en", mark_joins=True)

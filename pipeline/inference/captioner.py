@@ -21,12 +21,13 @@ from pydantic import Field
 from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config, task_config
 from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
-from pipeline.data.images import ImageConfig, load_rgb, prepare_image, to_float
+from pipeline.data.images import MIN_SIDE, ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
+from pipeline.inference.quantization import QuantizeName, quantize_model
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
-from pipeline.search import Hypothesis, SearchResult, beam_search, greedy_search
+from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
 
 ScoreName = Literal["BLEU-4", "CIDEr-D", "ROUGE-L"]
@@ -107,48 +108,64 @@ class Caption:
 
 
 class Captioner:
+    min_side = MIN_SIDE  # smaller images are refused (serving checks it from the header, before decoding)
+
     def __init__(self, model: EncoderDecoder, vocab: Vocabulary, images: ImageConfig, search: CaptionSearchConfig,
-                 runtime: Runtime, meta: dict | None = None, config: CaptioningConfig | None = None):
+                 runtime: Runtime, meta: dict | None = None, quantized: QuantizeName = "none",
+                 config: CaptioningConfig | None = None):
         self.model = model.to(runtime.device).eval()
         self.vocab, self.images, self.search, self.runtime = vocab, images, search, runtime
-        self.meta, self.config = meta or {}, config
+        self.meta, self.quantized, self.config = meta or {}, quantized, config
         self.grid = model.encoder.grid_shape(images.size)
         self.search_decoder = model.decoder if search.allow_unk else NoUnkDecoder(model.decoder, vocab.unk_id)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Captioner:
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None,
+                        quantize: QuantizeName = "none") -> Captioner:
+        """``quantize: int8`` swaps the decoder's (and any) Linear/LSTM layers for int8 ones (CPU only)."""
         ckpt = load_checkpoint(path, CaptioningConfig)
         cfg: CaptioningConfig = ckpt.config
         vocab = Vocabulary.from_json(ckpt.meta["vocab"])
         model = build_caption_model(cfg.model, len(vocab), load_init=False)
         model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
         runtime = resolve_runtime(device, "fp32", threads)
-        return cls(model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, cfg)
+        model = quantize_model(model.eval(), quantize, runtime.device)
+        return cls(model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, quantize, cfg)
 
     @property
     def has_attention(self) -> bool:
         return self.model.decoder.attention is not None
 
     @torch.no_grad()
-    def caption_tensors(self, images: torch.Tensor, beam_size: int | None = None, n_best: int = 1) -> SearchResult:
-        """images (B, 3, H, W) float in [0, 1], already resized → ranked hypotheses per image."""
+    def caption_tensors(self, images: torch.Tensor, beam_size: int | None = None, n_best: int = 1,
+                        keep: KeepFn | None = None) -> SearchResult:
+        """images (B, 3, H, W) float in [0, 1], already resized → ranked hypotheses per image
+        (``keep``: see :func:`pipeline.search.beam_search`)."""
         beam_size = beam_size or self.search.beam_size
         images = images.to(self.runtime.device)
         with self.runtime.autocast():
             enc = self.model.encode(images=images)
             bos, eos, limit = self.vocab.bos_id, self.vocab.eos_id, self.search.max_output_len
             if beam_size == 1 and n_best == 1:
-                return greedy_search(self.search_decoder, enc, bos, eos, limit)
+                return greedy_search(self.search_decoder, enc, bos, eos, limit, keep)
             return beam_search(self.search_decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty,
-                               n_best)
+                               n_best, keep)
 
     def text(self, ids: Sequence[int]) -> str:
         """Output text; a generated <unk> is dropped (no reader or scorer can use it)."""
         return " ".join(w for w in self.vocab.decode(ids) if w != UNK)
 
+    def prepare(self, image) -> np.ndarray:
+        """One PIL image / path / encoded bytes → (H, W, 3) uint8 at the model's size; bad input raises
+        one PipelineError (so a caller can refuse that image alone)."""
+        return prepare_image(load_rgb(image), self.images.size, self.images.resize)
+
     def preprocess(self, images: Sequence) -> torch.Tensor:
         """PIL images / paths / bytes → (B, 3, H, W) float; bad input raises one PipelineError."""
-        arrays = [prepare_image(load_rgb(image), self.images.size, self.images.resize) for image in images]
+        return self.to_tensor([self.prepare(image) for image in images])
+
+    @staticmethod
+    def to_tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
         return to_float(torch.from_numpy(np.stack(arrays)))
 
     def caption(self, images: Sequence, beam_size: int | None = None, n_best: int = 1,
@@ -158,10 +175,10 @@ class Captioner:
         size = self.search.batch_size
         for start in range(0, len(images), size):
             result = self.caption_tensors(self.preprocess(images[start:start + size]), beam_size, n_best)
-            out.extend(self._to_caption(hyps, return_attention) for hyps in result.hypotheses)
+            out.extend(self.to_caption(hyps, return_attention) for hyps in result.hypotheses)
         return out
 
-    def _to_caption(self, hyps: list[Hypothesis], return_attention: bool) -> Caption:
+    def to_caption(self, hyps: list[Hypothesis], return_attention: bool) -> Caption:
         best = hyps[0]
         words = self.vocab.decode(best.tokens)  # one per attention row, <unk> kept
         attention = None

@@ -14,11 +14,13 @@ from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config, default, task_config
 from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
-from pipeline.data.tokenization import detokenize, normalize, tokenize
+from pipeline.data.tokenization import detokenize
 from pipeline.data.translation_stages import TranslationDataConfig
 from pipeline.device import Runtime, resolve_runtime
+from pipeline.inference.quantization import QuantizeName, quantize_model
+from pipeline.inference.source import SourceEncoder
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
-from pipeline.search import Hypothesis, beam_search, greedy_search
+from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
 
 
@@ -64,14 +66,18 @@ class Translation:
 class Translator:
     def __init__(self, model: EncoderDecoder, src_subwords: SubwordModel, tgt_subwords: SubwordModel,
                  src_lang: str, tgt_lang: str, search: SearchConfig, runtime: Runtime, meta: dict | None = None,
+                 max_source_len: int = 100, quantized: QuantizeName = "none",
                  config: TranslationConfig | None = None):
         self.model = model.to(runtime.device).eval()
         self.src_subwords, self.tgt_subwords = src_subwords, tgt_subwords
         self.src_lang, self.tgt_lang, self.search, self.runtime = src_lang, tgt_lang, search, runtime
-        self.meta, self.config = meta or {}, config
+        self.meta, self.quantized, self.config = meta or {}, quantized, config
+        self.source = SourceEncoder(src_lang, src_subwords, max_source_len)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> Translator:
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None,
+                        quantize: QuantizeName = "none") -> Translator:
+        """``quantize: int8`` swaps Linear/LSTM layers for dynamic int8 ones (CPU only)."""
         ckpt = load_checkpoint(path, TranslationConfig)
         cfg: TranslationConfig = ckpt.config
         src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
@@ -79,57 +85,63 @@ class Translator:
         model = build_translation_model(cfg.model, len(src_sw), len(tgt_sw))
         model.load_state_dict(ckpt.model)
         runtime = resolve_runtime(device, "fp32", threads)
+        model = quantize_model(model.eval(), quantize, runtime.device)
         return cls(model, src_sw, tgt_sw, cfg.data.src_lang, cfg.data.tgt_lang, cfg.search, runtime, ckpt.meta,
-                   cfg)
+                   cfg.data.max_train_len, quantize, cfg)
 
     @property
     def pair(self) -> str:
         return f"{self.src_lang}-{self.tgt_lang}"
 
     def encode_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
-        normed = [normalize(t, self.src_lang) for t in texts]
-        words = tokenize(normed, self.src_lang, mark_joins=True)
-        return [np.asarray(ids, dtype=np.int64) for ids in self.src_subwords.encode_batch(words)]
+        return [np.asarray(ids, dtype=np.int64) for ids in self.source.encode(texts)]
 
     @torch.no_grad()
-    def translate_ids(self, src: Sequence[np.ndarray], beam_size: int | None = None,
-                      n_best: int = 1) -> list[list[Hypothesis]]:
-        """Subword-id sources → n-best hypotheses per source, in input order (empty source → empty output)."""
+    def translate_ids(self, src: Sequence[np.ndarray], beam_size: int | None = None, n_best: int = 1,
+                      keep: KeepFn | None = None) -> list[list[Hypothesis]]:
+        """Subword-id sources → n-best hypotheses per source, in input order (empty source → empty output).
+
+        ``keep(indices)`` (positions in ``src``) is asked between decoder steps which sources still
+        matter; a dropped source stops decoding at once and gets an empty list.
+        """
         beam_size = beam_size or self.search.beam_size
         results: list[list[Hypothesis]] = [[Hypothesis([], 0.0, None)] for _ in src]
         nonempty = [i for i, s in enumerate(src) if len(s)]
         for batch in inference_batches([src[i] for i in nonempty], self.search.batch_size):
+            origin = [nonempty[j] for j in batch.index.tolist()]  # position in ``src`` of each batch row
+            batch_keep = None if keep is None else (lambda rows, origin=origin: keep([origin[r] for r in rows]))
             batch = batch.to(self.runtime.device)
             with self.runtime.autocast():
                 enc = self.model.encode(src=batch.src, src_lengths=batch.src_lengths)
                 limits = torch.ceil(batch.src_lengths.float() * self.search.max_len_ratio).long() \
                     + self.search.max_len_offset
-                found = self._search(enc, limits, beam_size, n_best)
-            for j, hyps in zip(batch.index.tolist(), found.hypotheses):
-                results[nonempty[j]] = hyps
+                found = self._search(enc, limits, beam_size, n_best, batch_keep)
+            for i, hyps in zip(origin, found.hypotheses):
+                results[i] = hyps
         return results
 
-    def _search(self, enc, limits, beam_size: int, n_best: int):
+    def _search(self, enc, limits, beam_size: int, n_best: int, keep: KeepFn | None = None):
         sw = self.tgt_subwords
         if beam_size == 1 and n_best == 1:
-            return greedy_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, limits)
+            return greedy_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, limits, keep)
         return beam_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, beam_size, limits,
-                           self.search.length_penalty, n_best)
+                           self.search.length_penalty, n_best, keep)
 
     def detokenize(self, ids: Sequence[int]) -> str:
         return detokenize(self.tgt_subwords.decode(ids))
 
+    def translation(self, src_ids: Sequence[int], hyps: list[Hypothesis], return_attention: bool) -> Translation:
+        """One source's ranked hypotheses → text, pieces, attention and alternatives."""
+        best = hyps[0]
+        att = None
+        if return_attention and best.attention is not None:
+            att = [[round(float(x), 4) for x in row] for row in best.attention.float()]
+        return Translation(self.detokenize(best.tokens), best.score, self.src_subwords.pieces(list(src_ids)),
+                           self.tgt_subwords.pieces(best.tokens), att, [self.detokenize(h.tokens) for h in hyps[1:]])
+
     def translate(self, texts: Sequence[str], beam_size: int | None = None, n_best: int = 1,
                   return_attention: bool = False) -> list[Translation]:
         src = self.encode_texts(texts)
-        out = []
-        for ids, hyps in zip(src, self.translate_ids(src, beam_size, n_best)):
-            best = hyps[0]
-            att = None
-            if return_attention and best.attention is not None:
-                att = [[round(float(x), 4) for x in row] for row in best.attention.float()]
-            out.append(Translation(self.detokenize(best.tokens), best.score, self.src_subwords.pieces(ids.tolist()),
-                                   self.tgt_subwords.pieces(best.tokens), att,
-                                   [self.detokenize(h.tokens) for h in hyps[1:]]))
-        return out
+        return [self.translation(ids.tolist(), hyps, return_attention)
+                for ids, hyps in zip(src, self.translate_ids(src, beam_size, n_best))]
 

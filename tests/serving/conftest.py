@@ -22,8 +22,14 @@ LIMITS = {"max_chars": 2000, "max_texts": 8, "max_sentences": 16, "max_beam_size
 TEST_DEPLOYMENTS = {
     "ingress": {"max_ongoing_requests": 24, "max_queued_requests": 24,
                 "backpressure_config": {"status_code": 429, "retry_after_s": 1}},
-    "translator": {"user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 0.05}},
+    "translator": {"user_config": {"max_batch_size": 16}},
+    # A short wait lets the batch-mates test's eight concurrent uploads share one batch reliably.
+    "captioner": {"user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 1.0}},
 }
+# A second application, one translator replica, whose (untrained, 10x-length-limit) model decodes for
+# seconds while its requests time out after SLOW_TIMEOUT_S: the abandoned-decode test.
+SLOW_TIMEOUT_S = 0.5
+SLOW_MODEL = ("model.decoder.hidden_size=256", "search.max_len_ratio=10", "search.max_len_offset=100")
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +37,9 @@ def ray_cluster():
     """Started once; 4 logical CPUs so Serve replicas (1.3 CPU) and a Ray Data actor fit together."""
     import ray
 
+    from serving.launch import set_proxy_environment
+
+    set_proxy_environment({"applications": [{"args": {"limits": LIMITS}}]})  # the proxy's body cap, before Ray starts
     for attempt in range(3):  # Ray waits a fixed 30 s for its raylet; a loaded 2-core box can miss that
         if ray.is_initialized():
             break
@@ -53,7 +62,16 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("checkpoints")
     return {"en-de": make_translation_checkpoint(root / "en_de.pt", "de"),
             "en-fr": make_translation_checkpoint(root / "en_fr.pt", "fr", seed=1),
+            "slow": make_translation_checkpoint(root / "slow.pt", "de", seed=2, overrides=SLOW_MODEL),
             "captioner": make_caption_checkpoint(root / "captioner.pt")}
+
+
+def _slow_app(main: dict, checkpoint: Path) -> dict:
+    return {"name": "slow", "route_prefix": "/slow", "import_path": main["import_path"],
+            "args": {"translators": {"en-de": str(checkpoint)}, "captioner": None,
+                     "limits": {**LIMITS, "request_timeout_s": SLOW_TIMEOUT_S}},
+            "deployments": [{"name": "translator", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.3}},
+                            {"name": "ingress", "ray_actor_options": {"num_cpus": 0.05}}]}
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +83,16 @@ def server(ray_cluster, checkpoints) -> str:
                             {p: str(checkpoints[p]) for p in ("en-de", "en-fr")}, str(checkpoints["captioner"]),
                             TEST_DEPLOYMENTS)
     config["applications"][0]["args"]["limits"] = LIMITS
+    config["applications"].append(_slow_app(config["applications"][0], checkpoints["slow"]))
     config["http_options"]["request_timeout_s"] = 30  # the proxy answers 408 before any test client gives up
     check_checkpoints(config)
     deploy(config, timeout_s=600)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while httpx.get(f"{url}/readyz", timeout=10).status_code != 200:  # replicas up, handles answering
-        assert time.monotonic() < deadline, "the app never became ready"
-        time.sleep(1)
+    for ready in (f"{url}/readyz", f"{url}/slow/readyz"):  # replicas up, handles answering
+        while httpx.get(ready, timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the apps never became ready"
+            time.sleep(1)
     return url
 
 

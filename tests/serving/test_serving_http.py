@@ -98,8 +98,125 @@ def test_concurrent_requests_are_batched(client, server):
     # cannot all have been alone.
     sizes = [r.json()["translations"][0]["sentences"][0]["batch_size"] for r in responses]
     assert max(sizes) > 1, sizes
-    stats = client.get("/v1/stats").json()["translator"]  # one replica's histogram
-    assert stats["max_batch"] > 1 or max(sizes) > 1, stats
+    replicas = settled_stats(client)["translator"]  # every replica reports, not just one
+    assert len(replicas) == 2, replicas
+    assert max(r["max_batch"] for r in replicas.values()) > 1
+    assert all({"histogram", "queue_wait_ms", "decode_ms", "memory"} <= set(r) for r in replicas.values())
+
+
+def settled_stats(client: httpx.Client, app: str = "", quiet_s: float = 1.5) -> dict:
+    """``/v1/stats`` once every replica's counters have stopped moving (replicas push twice a second)."""
+    def counts(stats):
+        return {(d, r): (v["items"], v["dropped_waiting"], v["dropped_decoding"], v["queued"], v["busy"])
+                for d, replicas in stats.items() for r, v in replicas.items()}
+
+    deadline = time.monotonic() + 30
+    last = client.get(f"{app}/v1/stats").json()
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = client.get(f"{app}/v1/stats").json()
+        if counts(now) == counts(last):
+            return now
+        last = now
+    raise AssertionError(f"stats never settled: {last}")
+
+
+def items_decoded(stats: dict, deployment: str) -> int:
+    return sum(r["items"] + r["dropped_waiting"] for r in stats.get(deployment, {}).values())
+
+
+def test_a_bad_image_fails_alone_in_its_batch(client, server):
+    data = jpeg()
+    tiny = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (1, 1)).save(tiny, "PNG")
+    refused = upload(client, tiny.getvalue())  # 1x1: refused from its header at the ingress
+    assert refused.status_code == 422 and "at least" in refused.json()["error"], refused.text
+    cut = data[:700]  # a JPEG cut off just after its header: passes the ingress, fails when decoded
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server, timeout=60, trust_env=False) as http:
+            files = [{"file": ("x.jpg", body, "image/jpeg")} for body in [data] * 3 + [cut] + [data] * 4]
+            return await asyncio.gather(*(http.post("/v1/caption", files=f) for f in files))
+
+    responses = asyncio.run(together())
+    codes = [r.status_code for r in responses]
+    assert codes == [200] * 3 + [422] + [200] * 4, [r.text for r in responses]
+    assert "truncated" in responses[3].json()["error"] or "damaged" in responses[3].json()["error"]
+    assert {r.json()["batch_size"] for i, r in enumerate(responses) if i != 3} == {8}  # decoded together
+
+
+def test_an_over_limit_source_is_refused_before_the_model(client):
+    before = items_decoded(settled_stats(client), "translator")
+    response = client.post("/v1/translate", json={"text": "q" * 1500})  # one token, far over 100 subwords
+    assert response.status_code == 413, response.text
+    assert "at most 100" in response.json()["error"] and "subwords" in response.json()["error"]
+    assert items_decoded(settled_stats(client), "translator") == before  # it never reached the model
+
+
+def _chunked_upload(url: str, path: str, total: int, chunk: int = 65536) -> tuple[int, int]:
+    """Stream ``total`` bytes as a chunked body until the server answers; (status, bytes sent)."""
+    import select
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    sent = 0
+    with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        piece = f"{chunk:x}\r\n".encode() + b"x" * chunk + b"\r\n"
+        try:
+            while sent < total and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(piece)
+                sent += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply = sock.recv(4096).decode(errors="replace")
+    return int(reply.split()[1]), sent
+
+
+def test_a_100_mb_chunked_body_is_refused_early(server):
+    status, sent = _chunked_upload(server, "/v1/translate", 100 * 2**20)
+    assert status == 413
+    assert sent < 20 * 2**20, f"the server read {sent} bytes before refusing"  # refused near the cap, not at 100 MB
+
+
+def test_a_lone_surrogate_is_a_client_error(client):
+    response = client.post("/v1/translate", content=b'{"text": "A dog \\ud800 runs."}',
+                           headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500 and "surrogate" in response.json()["error"], response.text
+
+
+def test_a_timed_out_request_stops_its_decode(client, checkpoints):
+    import numpy as np
+
+    from pipeline.inference.translator import Translator
+    from tests.serving.conftest import SLOW_TIMEOUT_S
+
+    texts = multi30k_sentences("test_2016_flickr", "en", 6)
+    translator = Translator.from_checkpoint(checkpoints["slow"], threads=1)
+    src = [np.asarray(ids) for ids in translator.source.encode(texts)]
+    started = time.monotonic()
+    translator.translate_ids(src, beam_size=4)
+    full = time.monotonic() - started  # what the replica would spend if nobody stopped it
+    assert full > 4 * SLOW_TIMEOUT_S + 1.0, f"the slow model decodes too fast ({full:.1f}s) to show anything"
+    before = settled_stats(client, "/slow")["translator"]
+    [replica] = before.values()
+    response = client.post("/slow/v1/translate", json={"texts": texts, "beam_size": 4})
+    assert response.status_code == 504, response.text
+    answered = time.monotonic()
+    deadline = time.monotonic() + full
+    while True:  # the replica becomes idle with an empty queue well before the full decode would end
+        [after] = client.get("/slow/v1/stats").json()["translator"].values()
+        if not after["busy"] and after["queued"] == 0 and after["dropped_decoding"] > replica["dropped_decoding"]:
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(0.1)
+    idle_after = time.monotonic() - answered
+    assert idle_after < 0.5 * full, f"idle {idle_after:.1f}s after the 504; an unstopped decode takes {full:.1f}s"
+    assert after["decode_ms"]["p99"] < 1000 * SLOW_TIMEOUT_S + 1000  # no batch decoded for long
 
 
 BAD_JSON = [
@@ -172,15 +289,22 @@ def test_killed_replica_is_replaced(client, ray_cluster):
             break
         time.sleep(0.5)
     assert status == 200, f"no 200 within 30 s after killing a translator replica (last {status})"
-    # Serve notices the death and starts a replacement on its own (no manual action).
-    deadline, states = time.monotonic() + 30, {}
-    while time.monotonic() < deadline:
-        states = {str(k.value if hasattr(k, "value") else k): v for k, v in
-                  serve.status().applications["pipeline"].deployments["translator"].replica_states.items()}
-        if set(states) - {"RUNNING"}:
-            break
+    # Serve notices the death and starts a replacement on its own (no manual action), which comes up RUNNING.
+    def states() -> dict:
+        found = serve.status().applications["pipeline"].deployments["translator"].replica_states.items()
+        return {str(k.value if hasattr(k, "value") else k): v for k, v in found}
+
+    deadline, seen = time.monotonic() + 120, states()
+    while time.monotonic() < deadline and not set(seen) - {"RUNNING"}:  # the death is noticed
+        time.sleep(0.2)
+        seen = states()
+    assert set(seen) - {"RUNNING"}, f"no replacement replica started: {seen}"
+    while time.monotonic() < deadline and seen != {"RUNNING": 2}:  # ... and the replacement runs
         time.sleep(0.5)
-    assert set(states) - {"RUNNING"}, f"no replacement replica started: {states}"
+        seen = states()
+    assert seen == {"RUNNING": 2}, f"the replacement never became RUNNING: {seen}"
+    new_pid = client.get("/v1/models").json()["translator_pid"]
+    assert client.post("/v1/translate", json={"text": "A dog runs."}).status_code == 200 and new_pid
 
 
 def test_no_input_made_a_500(client):

@@ -1,0 +1,42 @@
+"""When both systems keep a checkpoint: one rule, imported by the harness and by the JoeyNMT driver.
+
+Standard library only, because the JoeyNMT driver imports it inside ``.venv-peer``.
+"""
+
+from __future__ import annotations
+
+
+class SnapshotPlan:
+    """Snapshot ``k`` of ``S`` is the first update that is a multiple of ``grid`` at or after ``k/S`` of the
+    budget (training seconds). The last one marks the end of the budget.
+
+    Only multiples of ``grid`` qualify because the pipeline writes ``last.pt`` every ``grid`` updates;
+    JoeyNMT's snapshots obey the same rule so that neither system is cut at a finer point than the other.
+    """
+
+    def __init__(self, budget_s: float, snapshots: int, grid: int):
+        if snapshots < 1 or grid < 1 or budget_s <= 0:
+            raise ValueError(f"need budget_s > 0, snapshots ≥ 1, grid ≥ 1 (got {budget_s}, {snapshots}, {grid})")
+        self.grid = grid
+        self.targets = [budget_s * (k + 1) / snapshots for k in range(snapshots)]
+        self.taken: list[dict] = []
+
+    @property
+    def finished(self) -> bool:
+        return len(self.taken) == len(self.targets)
+
+    def take(self, step: int, elapsed_s: float) -> list[int]:
+        """The snapshot numbers (1-based) that update ``step``, reached after ``elapsed_s``, stands for.
+
+        Usually none or one; several when one update spans several targets (very slow updates).
+        """
+        if step % self.grid:
+            return []
+        ks = []
+        while not self.finished and elapsed_s >= self.targets[len(self.taken)]:
+            k = len(self.taken) + 1
+            self.taken.append(
+                {"k": k, "step": step, "elapsed_s": round(elapsed_s, 3), "target_s": round(self.targets[k - 1], 3)}
+            )
+            ks.append(k)
+        return ks
