@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address for --engine ray (default: start a local one)")
     p.add_argument("--report", help="report path (default: next to the checkpoint)")
     p.add_argument("--limit", type=int, help="score only the first N examples of each split")
+    p.add_argument("--quantize", choices=["none", "int8", "auto"], default="none",
+                   help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)")
     p.set_defaults(func=_evaluate)
 
     import pipeline.commands as commands

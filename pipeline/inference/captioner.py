@@ -21,7 +21,7 @@ from pipeline.config import Config
 from pipeline.data.images import MIN_SIDE, ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.inference.quantization import QuantizeName, quantize_model
+from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
@@ -99,7 +99,8 @@ class Captioner:
         runtime = resolve_runtime(device, "fp32", threads)
         model = quantize_model(model.eval(), quantize, runtime.device)
         return cls(model, vocab, ImageConfig.model_validate(cfg["data"]["images"]),
-                   CaptionSearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta, quantize)
+                   CaptionSearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta,
+                   effective_mode(quantize, runtime.device))
 
     @property
     def has_attention(self) -> bool:

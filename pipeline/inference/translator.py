@@ -15,7 +15,7 @@ from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.inference.quantization import QuantizeName, quantize_model
+from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.inference.source import SourceEncoder
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
@@ -66,7 +66,7 @@ class Translator:
         model = quantize_model(model.eval(), quantize, runtime.device)
         return cls(model, src_sw, tgt_sw, cfg["data"]["src_lang"], cfg["data"]["tgt_lang"],
                    SearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta,
-                   int(cfg["data"].get("max_train_len", 100)), quantize)
+                   int(cfg["data"].get("max_train_len", 100)), effective_mode(quantize, runtime.device))
 
     @property
     def pair(self) -> str:

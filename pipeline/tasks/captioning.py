@@ -178,7 +178,7 @@ def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
     from pipeline.data.coco import write_coco_annotations
     from pipeline.data.flickr8k import CaptionedImage
 
-    captioner = Captioner.from_checkpoint(checkpoint)
+    captioner = Captioner.from_checkpoint(checkpoint, quantize=getattr(args, "quantize", "none"))
     cfg = CaptioningConfig.model_validate(captioner.meta["config"])
     data = prepare(cfg)
     splits = getattr(args, "splits", None) or list(cfg.test_splits)
@@ -186,7 +186,7 @@ def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
     out_dir = Path(args.report).parent if getattr(args, "report", None) else checkpoint.parent.parent
     report = {"task": "captioning", "checkpoint": str(checkpoint), "train_step": captioner.meta.get("step"),
               "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention,
-              "engine": getattr(args, "engine", "local"), "splits": {}}
+              "engine": getattr(args, "engine", "local"), "quantize": captioner.quantized, "splits": {}}
     rows = []
     for split in splits:
         refs = data.split(split)

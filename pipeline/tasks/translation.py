@@ -112,13 +112,13 @@ def _score_split(translator: Translator, data_cfg: TranslationDataConfig, split:
 
 
 def evaluate(checkpoint: Path, args: argparse.Namespace) -> dict:
-    translator = Translator.from_checkpoint(checkpoint)
+    translator = Translator.from_checkpoint(checkpoint, quantize=getattr(args, "quantize", "none"))
     cfg = TranslationConfig.model_validate(translator.meta["config"])
     splits = args.splits or ["val", *TEST_SPLITS]
     beams = args.beam_size or [1, cfg.search.beam_size]
     report = {"task": "translation", "checkpoint": str(checkpoint), "pair": translator.pair,
               "train_step": translator.meta.get("step"), "valid_scores": translator.meta.get("scores"),
-              "engine": args.engine, "splits": {}}
+              "engine": args.engine, "quantize": translator.quantized, "splits": {}}
     rows = []
     for split in splits:
         report["splits"][split] = {}
