@@ -49,6 +49,7 @@ loadtest: setup
 PEER_VENV ?= .venv-peer
 MINUTES ?= 10
 THREADS ?= 2
+TARGET_BLEU ?=  # optional: also time both to this beam-5 BLEU (JoeyNMT's figure from a MINUTES=20 run)
 
 $(PEER_VENV)/.installed:
 	$(PYTHON) -m venv $(PEER_VENV)
@@ -59,7 +60,8 @@ $(PEER_VENV)/.installed:
 	touch $@
 
 bench-peer: setup $(PEER_VENV)/.installed
-	$(BIN)/python scripts/bench_peer.py --minutes $(MINUTES) --threads $(THREADS) --peer-python $(PEER_VENV)/bin/python
+	$(BIN)/python scripts/bench_peer.py --minutes $(MINUTES) --threads $(THREADS) --peer-python $(PEER_VENV)/bin/python \
+		$(if $(strip $(TARGET_BLEU)),--target-bleu $(TARGET_BLEU))
 
 clean-runs:
 	rm -rf data/runs data/reports

@@ -36,13 +36,23 @@ def _max_lengths(max_output_len: int | torch.Tensor, batch: int, device: torch.d
     return max_output_len.to(device=device, dtype=torch.long)
 
 
-def _force_eos(log_probs: torch.Tensor, at_limit: torch.Tensor, eos_id: int) -> torch.Tensor:
-    """Rows whose length limit is reached may only emit </s>."""
-    if not bool(at_limit.any()):
-        return log_probs
-    forced = torch.full_like(log_probs, float("-inf"))
-    forced[:, eos_id] = 0.0
-    return torch.where(at_limit[:, None], forced, log_probs)
+def _top_log_probs(logits: torch.Tensor, n: int, at_limit: torch.Tensor, eos_id: int):
+    """The ``n`` best next tokens of each row and their log-probabilities: (R, n) values, (R, n) ids.
+
+    The same as ``log_softmax(logits).topk(n)``, without writing the (R, V) log-probabilities:
+    log p = logit − logsumexp(logits) is a per-row shift, so the row's top logits are its top
+    log-probabilities. Rows whose length limit is reached may only emit </s> (log-probability 0).
+    """
+    logits = logits.float()
+    values, tokens = logits.topk(n, dim=-1)  # (R, n)
+    values = values - torch.logsumexp(logits, dim=-1, keepdim=True)
+    if bool(at_limit.any()):
+        forced_values = torch.full_like(values, float("-inf"))
+        forced_values[:, 0] = 0.0
+        forced_tokens = torch.full_like(tokens, eos_id)
+        values = torch.where(at_limit[:, None], forced_values, values)
+        tokens = torch.where(at_limit[:, None], forced_tokens, tokens)
+    return values, tokens
 
 
 KeepFn = Callable[[list[int]], list[bool]]
@@ -69,8 +79,7 @@ def greedy_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int
     found: list[list[Hypothesis]] = [[] for _ in range(batch)]
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, state, enc)
-        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits <= t, eos_id)
-        best_lp, prev = log_probs.max(dim=-1)  # (R,)
+        best_lp, prev = (x[:, 0] for x in _top_log_probs(out.logits, 1, limits <= t, eos_id))  # (R,), (R,)
         rows = rows.extend(best_lp, prev, out.attention)
         ended = (prev == eos_id).tolist()
         wanted = _wanted(keep, rows.active)
@@ -151,17 +160,17 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
     src_lengths = enc.mask.sum(dim=1).tolist()
     limits = _max_lengths(max_output_len, batch, device).repeat_interleave(k)  # (B·K,) of the alive rows
     active = list(range(batch))  # the example of each alive block of K rows
-    enc = enc.select(torch.arange(batch, device=device).repeat_interleave(k))
+    state = decoder.init_state(enc)  # once per example (attention keys projected once per source) ...
+    repeat = torch.arange(batch, device=device).repeat_interleave(k)
+    enc, state = enc.select(repeat), state.select(repeat)  # ... then copied to its K beams
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # only the first beam is alive at the start, so beams do not start as copies
-    beams = _Beams(scores, torch.empty(batch * k, 0, dtype=torch.long, device=device), None,
-                   decoder.init_state(enc))
+    beams = _Beams(scores, torch.empty(batch * k, 0, dtype=torch.long, device=device), None, state)
     finished: list[list[Hypothesis] | None] = [[] for _ in range(batch)]  # None: dropped by ``keep``
     prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, beams.state, enc)
-        log_probs = _force_eos(torch.log_softmax(out.logits.float(), dim=-1), limits <= t, eos_id)
-        cand_scores, cand_beam, cand_token = _expand(beams.scores, log_probs, k)
+        cand_scores, cand_beam, cand_token = _expand(beams.scores, out.logits, limits <= t, eos_id, k)
         _finish(finished, active, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
                 length_penalty_alpha)
         for example, wanted in zip(active, _wanted(keep, active)):
@@ -180,12 +189,17 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
     return SearchResult([_rank(hyps or [], n_best, src_lengths[b]) for b, hyps in enumerate(finished)])
 
 
-def _expand(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
-    """Top 2K continuations per example: scores (B, 2K), source beam (B, 2K), token (B, 2K)."""
-    batch, vocab = scores.size(0), log_probs.size(-1)
-    total = scores[:, :, None] + log_probs.view(batch, k, vocab)  # (B, K, V)
-    top_scores, top_index = total.view(batch, k * vocab).topk(min(2 * k, k * vocab), dim=1)
-    return top_scores, top_index // vocab, top_index % vocab
+def _expand(scores: torch.Tensor, logits: torch.Tensor, at_limit: torch.Tensor, eos_id: int, k: int):
+    """Top 2K continuations per example: scores (B, 2K), source beam (B, 2K), token (B, 2K).
+
+    Any of an example's top 2K continuations is among its beam's own top 2K tokens, so each of the
+    B·K rows contributes its top 2K and the final choice is among K·2K candidates, not K·V.
+    """
+    batch, n = scores.size(0), min(2 * k, logits.size(-1))
+    row_lp, row_tokens = _top_log_probs(logits, n, at_limit, eos_id)  # (B·K, n)
+    total = (scores.reshape(-1, 1) + row_lp).view(batch, k * n)  # (B, K·n)
+    top_scores, top_index = total.topk(min(2 * k, k * n), dim=1)
+    return top_scores, top_index // n, row_tokens.view(batch, k * n).gather(1, top_index)
 
 
 def _finish(finished, active, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k,
@@ -218,7 +232,7 @@ def _prune(beams: _Beams, out, cand_scores, cand_beam, cand_token, eos_id: int, 
     if out.attention is not None:
         step = out.attention[source][:, None]  # (B·K, 1, S)
         attention = step if beams.attention is None else torch.cat([beams.attention[source], step], dim=1)
-    return _Beams(scores, tokens, attention, out.state.select(source)), new_tokens
+    return _Beams(scores, tokens, attention, out.state.reorder_beams(source)), new_tokens
 
 
 def _rank(hyps: list[Hypothesis], n_best: int, src_len: int) -> list[Hypothesis]:

@@ -3,7 +3,9 @@
 Each client sends its next request as soon as the previous one is answered (closed loop), so the
 offered load is exactly ``clients`` requests in flight. Texts are real Multi30k test sentences, images
 real Flickr8k test images. Reports throughput and p50/p95/p99 latency of the 200-answered requests,
-and counts every other status.
+counts every other status (and whether refusals carried ``Retry-After``), and, from ``/v1/stats``
+before and after, the batches the model replicas formed during the run: per-batch histogram, median,
+queue wait and decode time, and each replica's peak memory.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlparse
 
 import numpy as np
@@ -32,7 +35,10 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    mean_batch: float | None  # mean batch size the model replica reported for these requests
+    beam_size: int | None = None
+    refused_without_retry_after: int = 0  # 429/503 answers that did not say when to come back
+    batches: dict = field(default_factory=dict)  # the model's batches during the run (see batch_delta)
+    peak_rss_mib: dict = field(default_factory=dict)  # replica → peak resident memory
 
 
 def check_local(url: str) -> None:
@@ -41,9 +47,10 @@ def check_local(url: str) -> None:
         raise PipelineError(f"the load generator only sends traffic to this machine (127.0.0.1), not {host}")
 
 
-def translate_request(texts: list[str]):
+def translate_request(texts: list[str], beam_size: int | None = None):
     cycle = itertools.cycle(texts)
-    return lambda: {"url": "/v1/translate", "json": {"text": next(cycle), "source": "en", "target": "de"}}
+    extra = {} if beam_size is None else {"beam_size": beam_size}
+    return lambda: {"url": "/v1/translate", "json": {"text": next(cycle), "source": "en", "target": "de", **extra}}
 
 
 def caption_request(images: list[bytes]):
@@ -51,53 +58,85 @@ def caption_request(images: list[bytes]):
     return lambda: {"url": "/v1/caption", "files": {"file": ("image.jpg", next(cycle), "image/jpeg")}}
 
 
-def _batch_size(body: dict) -> int | None:
-    if "translations" in body:
-        return body["translations"][0]["sentences"][0].get("batch_size")
-    return body.get("batch_size")
+async def _client(http, make_request, budget: dict, latencies: list, statuses: list, no_retry: list) -> None:
+    import httpx
 
-
-async def _client(http, make_request, budget: dict, latencies: list, statuses: list, batches: list) -> None:
     while budget["left"] > 0 and time.monotonic() < budget["deadline"]:
         budget["left"] -= 1
         started = time.perf_counter()
-        response = await http.post(**make_request())
+        try:
+            response = await http.post(**make_request())
+        except httpx.HTTPError as err:  # connection refused/reset: count it, never crash the benchmark
+            statuses.append(type(err).__name__)
+            continue
         elapsed = time.perf_counter() - started
         statuses.append(response.status_code)
         if response.status_code == 200:
             latencies.append(elapsed)
-            batches.append(_batch_size(response.json()))
+        elif response.status_code in (429, 503) and not response.headers.get("retry-after"):
+            no_retry.append(response.status_code)
+
+
+def batch_delta(before: dict, after: dict, deployment: str) -> dict:
+    """The batches ``deployment``'s replicas formed between two ``/v1/stats`` reads."""
+    sizes: Counter[int] = Counter()
+    for replica, now in after.get(deployment, {}).items():
+        then = before.get(deployment, {}).get(replica, {}).get("histogram", {})
+        for size, count in now["histogram"].items():
+            sizes[int(size)] += count - then.get(size, 0)
+    sizes = Counter({k: v for k, v in sizes.items() if v > 0})
+    flat = np.repeat(np.array(list(sizes), dtype=float), list(sizes.values()))
+    return {"batches": int(sum(sizes.values())), "median": float(np.median(flat)) if len(flat) else None,
+            "mean": round(float(flat.mean()), 2) if len(flat) else None,
+            "histogram": {str(k): v for k, v in sorted(sizes.items())},
+            "queue_wait_ms_p50": _mean_of(after, deployment, "queue_wait_ms", "p50"),
+            "decode_ms_p50": _mean_of(after, deployment, "decode_ms", "p50")}
+
+
+def _mean_of(stats: dict, deployment: str, key: str, field_name: str) -> float | None:
+    values = [r[key][field_name] for r in stats.get(deployment, {}).values() if r[key][field_name] is not None]
+    return round(float(np.mean(values)), 2) if values else None
+
+
+async def read_stats(http) -> dict:
+    response = await http.get("/v1/stats")
+    return response.json() if response.status_code == 200 else {}
 
 
 async def run_load(url: str, endpoint: str, make_request, clients: int, requests: int, max_seconds: float,
-                   batching: str = "") -> LoadResult:
+                   batching: str = "", deployment: str | None = None, beam_size: int | None = None) -> LoadResult:
     import httpx
 
     check_local(url)
     latencies: list[float] = []
-    statuses: list[int] = []
-    batches: list = []
+    statuses: list = []
+    no_retry: list[int] = []
     budget = {"left": requests, "deadline": time.monotonic() + max_seconds}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     async with httpx.AsyncClient(base_url=url, timeout=max_seconds + 60, limits=limits, trust_env=False) as http:
+        before = await read_stats(http) if deployment else {}
         started = time.perf_counter()
-        await asyncio.gather(*(_client(http, make_request, budget, latencies, statuses, batches)
+        await asyncio.gather(*(_client(http, make_request, budget, latencies, statuses, no_retry)
                                for _ in range(clients)))
         seconds = time.perf_counter() - started
+        await asyncio.sleep(1.2)  # replicas push their stats twice a second
+        after = await read_stats(http) if deployment else {}
     ms = np.asarray(latencies) * 1000 if latencies else np.asarray([float("nan")])
-    errors = {str(code): statuses.count(code) for code in sorted(set(statuses)) if code != 200}
-    sizes = [b for b in batches if b is not None]
+    errors = {str(code): statuses.count(code) for code in sorted(set(statuses), key=str) if code != 200}
     p50, p95, p99 = (round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99))
+    batches = batch_delta(before, after, deployment) if deployment else {}
+    memory = {r: v["memory"]["peak_rss_mib"] for d in after.values() for r, v in d.items()}
     return LoadResult(endpoint, batching, clients, len(statuses), len(latencies), errors, round(seconds, 2),
-                      round(len(latencies) / seconds, 2), p50, p95, p99,
-                      round(float(np.mean(sizes)), 2) if sizes else None)
+                      round(len(latencies) / seconds, 2), p50, p95, p99, beam_size, len(no_retry), batches, memory)
 
 
 def markdown(results: list[LoadResult], machine: str) -> str:
-    head = ("| endpoint | batching | clients | requests | ok | req/s | p50 ms | p95 ms | p99 ms | mean batch "
-            "| errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = "".join(f"| {r.endpoint} | {r.batching} | {r.clients} | {r.requests} | {r.ok} | {r.throughput} | "
-                   f"{r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.mean_batch} | {r.errors or '-'} |\n" for r in results)
+    head = ("| endpoint | beam | batching | clients | requests | ok | req/s | p50 ms | p95 ms | p99 ms | batches "
+            "| median batch | mean batch | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = "".join(
+        f"| {r.endpoint} | {r.beam_size or 'default'} | {r.batching} | {r.clients} | {r.requests} | {r.ok} | "
+        f"{r.throughput} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.batches.get('batches', '-')} | "
+        f"{r.batches.get('median', '-')} | {r.batches.get('mean', '-')} | {r.errors or '-'} |\n" for r in results)
     return f"Machine: {machine}\n\n{head}{rows}"
 
 

@@ -39,7 +39,7 @@ class AppArgs(BaseModel):
     captioner: str | None = None  # captioning checkpoint (None: no /v1/caption model)
     device: str = "auto"  # auto: the GPU when the replica was given one, else CPU
     threads: int = Field(1, gt=0)  # torch intra-op threads per model replica
-    quantize: Literal["none", "int8"] = "none"  # int8: dynamic int8 Linear/LSTM in the model replicas (CPU)
+    quantize: Literal["none", "int8", "auto"] = "none"  # int8: dynamic int8 Linear/LSTM (CPU); auto: int8 on CPU
     limits: Limits = Limits()
 
     @field_validator("translators")

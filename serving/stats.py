@@ -46,7 +46,8 @@ def memory() -> dict:
     with open("/proc/self/statm") as handle:
         rss_pages = int(handle.read().split()[1])
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"rss_mib": round(rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1), "peak_rss_mib": round(peak_kib / 1024, 1)}
+    rss_mib = rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return {"rss_mib": round(rss_mib, 1), "peak_rss_mib": round(peak_kib / 1024, 1)}
 
 
 class StatsReporter:

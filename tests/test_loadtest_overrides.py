@@ -14,7 +14,7 @@ def test_set_edits_deployments_and_args_without_touching_the_original():
     app = edited["applications"][0]
     translator = next(d for d in app["deployments"] if d["name"] == "translator")
     assert translator["num_replicas"] == 1
-    assert translator["user_config"] == {"max_batch_size": 32, "batch_wait_timeout_s": 0.1}
+    assert translator["user_config"] == {"max_batch_size": 32, "max_batch_cost": 1200, "batch_wait_timeout_s": 0.1}
     assert app["args"]["threads"] == 2
     original = next(d for d in base["applications"][0]["deployments"] if d["name"] == "translator")
     assert original["num_replicas"] == 2 and base["applications"][0]["args"]["threads"] == 1

@@ -59,3 +59,30 @@ def test_n_best_is_ranked_distinct_and_within_the_length_limit():
 def test_length_penalty_is_gnmt():
     assert length_penalty(1, 0.0) == 1.0
     assert length_penalty(7, 1.0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_keep_drops_an_example_mid_search_and_leaves_the_others_unchanged(beam_size):
+    model = tiny_model("bahdanau", False, seed=9).eval()
+    src, lengths = padded_batch([6, 4, 5], seed=10)
+    enc = model.encode(src=src, src_lengths=lengths)
+
+    def search(keep=None):
+        if beam_size == 1:
+            return greedy_search(model.decoder, enc, BOS, EOS, 12, keep=keep)
+        return beam_search(model.decoder, enc, BOS, EOS, beam_size, 12, keep=keep)
+
+    plain = search()
+    rows, step, calls = [], model.decoder.step, {"n": 0}
+    model.decoder.step = lambda prev, *args: rows.append(len(prev)) or step(prev, *args)
+
+    def keep(examples):  # example 1's caller goes away after two steps
+        calls["n"] += 1
+        return [e != 1 or calls["n"] <= 2 for e in examples]
+
+    dropped = search(keep)
+    del model.decoder.step
+    assert dropped.hypotheses[1] == []
+    for i in (0, 2):
+        assert [h.tokens for h in dropped.hypotheses[i]] == [h.tokens for h in plain.hypotheses[i]]
+    assert rows[3] <= rows[0] - beam_size  # its rows left the batch at once

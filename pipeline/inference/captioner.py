@@ -24,7 +24,7 @@ from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
 from pipeline.data.images import MIN_SIDE, ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.inference.quantization import QuantizeName, quantize_model
+from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
@@ -130,7 +130,8 @@ class Captioner:
         model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
         runtime = resolve_runtime(device, "fp32", threads)
         model = quantize_model(model.eval(), quantize, runtime.device)
-        return cls(model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, quantize, cfg)
+        return cls(model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta,
+                   effective_mode(quantize, runtime.device), cfg)
 
     @property
     def has_attention(self) -> bool:

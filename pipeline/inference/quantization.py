@@ -17,15 +17,20 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 
-QuantizeName = Literal["none", "int8"]
+QuantizeName = Literal["none", "int8", "auto"]  # auto: int8 on a CPU, none on a GPU
+
+
+def effective_mode(mode: QuantizeName, device: torch.device) -> QuantizeName:
+    return ("int8" if device.type == "cpu" else "none") if mode == "auto" else mode
 
 
 def quantize_model(model: nn.Module, mode: QuantizeName, device: torch.device) -> nn.Module:
     """``model`` (eval mode) as is, or with int8 Linear/LSTM layers."""
+    mode = effective_mode(mode, device)
     if mode == "none":
         return model
     if mode != "int8":
-        raise PipelineError(f"unknown quantize mode {mode!r}; use none or int8")
+        raise PipelineError(f"unknown quantize mode {mode!r}; use none, int8 or auto")
     if device.type != "cpu":
         raise PipelineError("quantize: int8 runs on the CPU only; use quantize: none on a GPU")
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, which has no

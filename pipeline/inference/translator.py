@@ -17,7 +17,7 @@ from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize
 from pipeline.data.translation_stages import TranslationDataConfig
 from pipeline.device import Runtime, resolve_runtime
-from pipeline.inference.quantization import QuantizeName, quantize_model
+from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.inference.source import SourceEncoder
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
@@ -87,7 +87,7 @@ class Translator:
         runtime = resolve_runtime(device, "fp32", threads)
         model = quantize_model(model.eval(), quantize, runtime.device)
         return cls(model, src_sw, tgt_sw, cfg.data.src_lang, cfg.data.tgt_lang, cfg.search, runtime, ckpt.meta,
-                   cfg.data.max_train_len, quantize, cfg)
+                   cfg.data.max_train_len, effective_mode(quantize, runtime.device), cfg)
 
     @property
     def pair(self) -> str:

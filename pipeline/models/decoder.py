@@ -41,6 +41,12 @@ class DecoderState:
                             None if self.feed is None else self.feed[index],
                             None if self.keys is None else self.keys[index])
 
+    def reorder_beams(self, index: torch.Tensor) -> DecoderState:
+        """Like :meth:`select` for an ``index`` that only moves rows among the beams of one example:
+        the keys, equal for all beams of an example, stay where they are (no copy per step)."""
+        return DecoderState(self.hidden[:, index], self.cell[:, index],
+                            None if self.feed is None else self.feed[index], self.keys)
+
 
 @dataclass
 class StepOutput:

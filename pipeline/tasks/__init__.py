@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,14 @@ class EvalOptions:
     address: str | None = None  # Ray cluster address for engine ray (None: start a local one)
     report: str | None = None  # report path (None: the task's report name in the run folder)
     limit: int | None = None  # score only the first N examples (or a seeded N, per task)
+    quantize: Literal["none", "int8", "auto"] = "none"  # translation/captioning: dynamic int8 layers on the CPU
+
+    @classmethod
+    def of(cls, options: Any) -> EvalOptions:
+        """``options``, or the ones any object with such attributes names (the rest default)."""
+        if isinstance(options, cls):
+            return options
+        return cls(**{f.name: getattr(options, f.name) for f in fields(cls) if hasattr(options, f.name)})
 
 
 TRAIN_DEFAULTS, EVAL_DEFAULTS = TrainOptions(), EvalOptions()

@@ -53,7 +53,8 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
 
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
-    captioner = Captioner.from_checkpoint(checkpoint)
+    options = EvalOptions.of(options)
+    captioner = Captioner.from_checkpoint(checkpoint, quantize=options.quantize)
     cfg: CaptioningConfig = captioner.config
     data = prepare_captions(cfg.data, cfg.run.stages)
     splits = options.splits or list(cfg.evaluate.splits)
@@ -62,7 +63,7 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     out_dir = folder.report_path("report.json", options.report).parent
     report = {"task": "captioning", "checkpoint": str(checkpoint), "train_step": captioner.meta.get("step"),
               "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention,
-              "engine": options.engine, "splits": {}}
+              "engine": options.engine, "quantize": captioner.quantized, "splits": {}}
     for split in splits:
         write_annotations(data, split, out_dir)
     grid = score_grid(splits, beams, lambda split, beam: score_split(captioner, data, split, beam, options.limit,

@@ -65,13 +65,14 @@ def score_split(translator: Translator, data_cfg: TranslationDataConfig, split: 
 
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
-    translator = Translator.from_checkpoint(checkpoint)
+    options = EvalOptions.of(options)
+    translator = Translator.from_checkpoint(checkpoint, quantize=options.quantize)
     cfg: TranslationConfig = translator.config
     splits = options.splits or ["val", *TEST_SPLITS]
     beams = options.beam_size or [1, cfg.search.beam_size]
     report = {"task": "translation", "checkpoint": str(checkpoint), "pair": translator.pair,
               "train_step": translator.meta.get("step"), "valid_scores": translator.meta.get("scores"),
-              "engine": options.engine, "splits": {}}
+              "engine": options.engine, "quantize": translator.quantized, "splits": {}}
     grid = score_grid(splits, beams, lambda split, beam: score_split(translator, cfg.data, split, beam, options),
                       lambda r: [r["sentences"], r["bleu"], r["chrf"], r["ter"], r["tok_lc_bleu"], r["decode_seconds"]])
     report["splits"] = grid.results
