@@ -16,15 +16,17 @@ from pipeline.inference.captioner import Captioner
 from pipeline.progress import progress
 
 
-def decode_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_size: int,
-                 limit: int | None = None) -> list[str]:
+def decode_split(
+    captioner: Captioner, data: PreparedCaptions, split: str, beam_size: int, limit: int | None = None
+) -> list[str]:
     """Captions for the split's images (first ``limit``), in split order."""
     pixels = data.pixels(split)
     total = len(pixels) if limit is None else min(limit, len(pixels))
     texts: list[str] = []
     batches = image_batches(pixels, captioner.search.batch_size, limit)
-    for _, images in progress(batches, desc=f"caption {split} beam {beam_size}",
-                              total=-(-total // captioner.search.batch_size), unit="batch"):
+    for _, images in progress(
+        batches, desc=f"caption {split} beam {beam_size}", total=-(-total // captioner.search.batch_size), unit="batch"
+    ):
         result = captioner.caption_tensors(images, beam_size)
         texts.extend(captioner.text(h[0].tokens) for h in result.hypotheses)
     return texts
@@ -39,8 +41,16 @@ def write_annotations(data: PreparedCaptions, split: str, out_dir: Path) -> Path
     return path
 
 
-def score_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_size: int, limit: int | None,
-                out_dir: Path, engine: str = "local", address: str | None = None) -> dict:
+def score_split(
+    captioner: Captioner,
+    data: PreparedCaptions,
+    split: str,
+    beam_size: int,
+    limit: int | None,
+    out_dir: Path,
+    engine: str = "local",
+    address: str | None = None,
+) -> dict:
     """Decode, score with the coco-caption scorers and write the COCO results JSON for one split/beam."""
     refs = data.split(split)
     started = time.perf_counter()
@@ -55,9 +65,15 @@ def score_split(captioner: Captioner, data: PreparedCaptions, split: str, beam_s
     results = out_dir / f"results-{split}-{search}.json"
     write_coco_results(results, dict(zip(names, hyps, strict=True)), image_ids(names))
     samples = _samples(data, names[:5], hyps[:5], refs.references[:5])
-    return {"scores": {k: round(v, 4) for k, v in scores.corpus.items()}, "images": scores.n_images,
-            "references": scores.n_references, "notes": scores.notes, "decode_seconds": round(seconds, 2),
-            "results_json": str(results), "samples": samples}
+    return {
+        "scores": {k: round(v, 4) for k, v in scores.corpus.items()},
+        "images": scores.n_images,
+        "references": scores.n_references,
+        "notes": scores.notes,
+        "decode_seconds": round(seconds, 2),
+        "results_json": str(results),
+        "samples": samples,
+    }
 
 
 def _samples(data: PreparedCaptions, names: list[str], hyps: list[str], refs: list[list[str]]) -> list[dict]:
@@ -67,5 +83,7 @@ def _samples(data: PreparedCaptions, names: list[str], hyps: list[str], refs: li
     tok_hyps = ptb_tokenize({i: [h] for i, h in enumerate(hyps)})
     tok_refs = ptb_tokenize(dict(enumerate(refs)))
     per_image = table.score_many([tok_hyps[i][0] for i in range(len(hyps))], [tok_refs[i] for i in range(len(refs))])
-    return [{"image": n, "hypothesis": h, "references": r, "cider_d_train_df": round(float(c), 4)}
-            for n, h, r, c in zip(names, hyps, refs, per_image, strict=True)]
+    return [
+        {"image": n, "hypothesis": h, "references": r, "cider_d_train_df": round(float(c), 4)}
+        for n, h, r, c in zip(names, hyps, refs, per_image, strict=True)
+    ]

@@ -57,13 +57,20 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, config: type[TaskConfig] | tuple[type[TaskConfig], ...] = (),
-                    map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike,
+    config: type[TaskConfig] | tuple[type[TaskConfig], ...] = (),
+    map_location: str | torch.device = "cpu",
+) -> Checkpoint:
     """Load a checkpoint; with ``config`` (one task config class, or several a family accepts) a checkpoint
     of another task is a clear error, and ``Checkpoint.config`` is its config, migrated and validated."""
     payload = _read(Path(path), map_location)
-    ckpt = Checkpoint(meta=json.loads(payload["meta_json"]), model=payload["model"],
-                      train=payload.get("train"), extra=payload.get("extra") or {})
+    ckpt = Checkpoint(
+        meta=json.loads(payload["meta_json"]),
+        model=payload["model"],
+        train=payload.get("train"),
+        extra=payload.get("extra") or {},
+    )
     classes = config if isinstance(config, tuple) else (config,)
     if not classes:
         return ckpt

@@ -34,8 +34,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pipeline.checkpoint import checkpoint_task  # imports torch: not on the CLI's startup path
 
     path = resolve_checkpoint(args)
-    options = EvalOptions(splits=args.splits, beam_size=args.beam_size, engine=args.engine, address=args.address,
-                          report=args.report, limit=args.limit, quantize=args.quantize)
+    options = EvalOptions(
+        splits=args.splits,
+        beam_size=args.beam_size,
+        engine=args.engine,
+        address=args.address,
+        report=args.report,
+        limit=args.limit,
+        quantize=args.quantize,
+    )
     get_task(checkpoint_task(path)).evaluate(path, options)
     return 0
 
@@ -64,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address for --engine ray (default: start a local one)")
     p.add_argument("--report", help="report path (default: next to the checkpoint)")
     p.add_argument("--limit", type=int, help="score only the first N examples of each split")
-    p.add_argument("--quantize", choices=["none", "int8", "auto"], default="none",
-                   help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)")
+    p.add_argument(
+        "--quantize",
+        choices=["none", "int8", "auto"],
+        default="none",
+        help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)",
+    )
     p.set_defaults(func=_evaluate)
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

@@ -46,8 +46,11 @@ class Config(BaseModel):
 class RunConfig(Config):
     """Where a run's outputs land."""
 
-    dir: str = Field("data/runs/default", description="run folder: checkpoints/, metrics.jsonl, curves.png, "
-                     "config.yaml and the evaluation report land here")
+    dir: str = Field(
+        "data/runs/default",
+        description="run folder: checkpoints/, metrics.jsonl, curves.png, "
+        "config.yaml and the evaluation report land here",
+    )
     stages: str = Field("data/stages", description="cached preprocessing stage outputs (shared between runs)")
 
 
@@ -79,8 +82,7 @@ def task_config(name: str, doc: str, check: Callable[[Any], None] | None = None,
         validators["_check"] = model_validator(mode="after")(checked)
     title = "".join(part.title() for part in name.split("_")) + "Config"
     module = sys._getframe(1).f_globals["__name__"]  # the caller's: where the class is defined
-    return create_model(title, __base__=TaskConfig, __doc__=doc, __module__=module, __validators__=validators,
-                        **fields)
+    return create_model(title, __base__=TaskConfig, __doc__=doc, __module__=module, __validators__=validators, **fields)
 
 
 def default(base: type[Config], name: str, value: Any) -> Any:
@@ -187,8 +189,9 @@ def merge_config(base: dict, update: dict, cls: type[Config] | None = None) -> d
     return merged
 
 
-def compose(raw: dict, preset: str | None = None, overrides: list[str] | tuple[str, ...] = (),
-            cls: type[Config] | None = None) -> dict:
+def compose(
+    raw: dict, preset: str | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type[Config] | None = None
+) -> dict:
     """Merge the preset and overrides into a raw config mapping (``presets:`` is removed)."""
     raw = dict(raw)
     presets = raw.pop("presets", None) or {}

@@ -25,8 +25,9 @@ class Grid:
         return next(iter(next(iter(self.results.values())).values()))
 
 
-def score_grid(splits: Sequence[str], beam_sizes: Sequence[int], score: Callable[[str, int], dict],
-               columns: Callable[[dict], list]) -> Grid:
+def score_grid(
+    splits: Sequence[str], beam_sizes: Sequence[int], score: Callable[[str, int], dict], columns: Callable[[dict], list]
+) -> Grid:
     """``score(split, beam_size)`` for every pair, in order; ``columns(result)`` are its table cells."""
     grid = Grid()
     for split in splits:

@@ -20,21 +20,32 @@ def label_smoothed_loss(model, batch: TranslationBatch, smoothing: float) -> Los
     """Cross-entropy with label smoothing (Szegedy et al. 2016, §7), averaged over target tokens."""
     logits = model(batch.tgt_in, src=batch.src, src_lengths=batch.src_lengths).logits  # (B, T, V)
     n_tokens = batch.n_tokens
-    loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0,
-                           label_smoothing=smoothing, reduction="sum") / max(n_tokens, 1)
+    loss = F.cross_entropy(
+        logits.float().flatten(0, 1),
+        batch.tgt_out.flatten(),
+        ignore_index=0,
+        label_smoothing=smoothing,
+        reduction="sum",
+    ) / max(n_tokens, 1)
     return LossOutput(loss, n_tokens)
 
 
-def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight: float,
-                 concept_weight: float = 0.0) -> LossOutput:
+def caption_loss(
+    model, batch: CaptionBatch, smoothing: float, attention_weight: float, concept_weight: float = 0.0
+) -> LossOutput:
     """Token-averaged cross-entropy (+ λ · doubly stochastic attention penalty, Xu et al. 2015 eq. 14)
     (+ the auxiliary visual-concept loss, see :class:`CaptionModel`)."""
     image_enc = model.encode(images=batch.images)
     enc = image_enc.select(batch.caption_image)  # each image once, repeated per caption
     out = model.decoder(batch.tgt_in, enc)  # logits (N, T, V), attention (N, T, S) | None
     n_tokens = batch.n_tokens
-    xent = F.cross_entropy(out.logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0,
-                           label_smoothing=smoothing, reduction="sum")
+    xent = F.cross_entropy(
+        out.logits.float().flatten(0, 1),
+        batch.tgt_out.flatten(),
+        ignore_index=0,
+        label_smoothing=smoothing,
+        reduction="sum",
+    )
     total, extras = xent, {"xent": float(xent.detach()) / max(n_tokens, 1)}
     if attention_weight > 0 and out.attention is not None:
         penalty = attention_weight * doubly_stochastic_penalty(out.attention.float(), batch.tgt_out != 0)
@@ -42,8 +53,13 @@ def caption_loss(model, batch: CaptionBatch, smoothing: float, attention_weight:
         extras["attention_penalty"] = float(penalty.detach()) / max(n_tokens, 1)
     if concept_weight > 0:
         logits = model.concept_head(image_enc.summary).float()  # (B, V)
-        targets = concept_targets(batch.tgt_out, batch.caption_image, len(logits), logits.shape[-1],
-                                  (Vocabulary.pad_id, Vocabulary.eos_id, Vocabulary.unk_id))
+        targets = concept_targets(
+            batch.tgt_out,
+            batch.caption_image,
+            len(logits),
+            logits.shape[-1],
+            (Vocabulary.pad_id, Vocabulary.eos_id, Vocabulary.unk_id),
+        )
         # summed over images and words; the total is divided by the target tokens below, like the xent
         concepts = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
         total = total + concept_weight * concepts

@@ -24,13 +24,20 @@ DATA_BATCH = {"data.batch_size": "train.batch_size"}
 BETA1 = ("train.betas", lambda beta1: [beta1, 0.999])  # beta1 alone; beta2 was fixed at 0.999
 
 RENAMED: dict[str, dict[str, str | tuple[str, Callable[[Any], Any]]]] = {  # task → old key → new key
-    "translation": {"batching.max_tokens": "train.batch_size", "label_smoothing": "train.label_smoothing",
-                    "valid_limit": "train.valid_limit"},
-    "captioning": {"batching.batch_images": "train.batch_size",
-                   "batching.captions_per_image": "train.captions_per_image",
-                   "label_smoothing": "train.label_smoothing", "valid_metric": "train.valid_metric",
-                   "valid_limit": "train.valid_limit", "test_splits": "evaluate.splits",
-                   "eval_beam_sizes": "evaluate.beam_sizes"},
+    "translation": {
+        "batching.max_tokens": "train.batch_size",
+        "label_smoothing": "train.label_smoothing",
+        "valid_limit": "train.valid_limit",
+    },
+    "captioning": {
+        "batching.batch_images": "train.batch_size",
+        "batching.captions_per_image": "train.captions_per_image",
+        "label_smoothing": "train.label_smoothing",
+        "valid_metric": "train.valid_metric",
+        "valid_limit": "train.valid_limit",
+        "test_splits": "evaluate.splits",
+        "eval_beam_sizes": "evaluate.beam_sizes",
+    },
     "classifier": DATA_BATCH,
     "autoencoder": DATA_BATCH,
     "dbn": {**DATA_BATCH, "init": "pretrain.init"},

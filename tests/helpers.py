@@ -12,13 +12,27 @@ from pipeline.models.seq2seq import TranslationModelConfig, build_translation_mo
 from pipeline.unsupervised.autoencoder import AutoencoderConfig
 
 
-def tiny_model(attention: str = "bahdanau", input_feeding: bool = False, src_vocab: int = 30, tgt_vocab: int = 25,
-               seed: int = 0, dropout: float = 0.0, hidden: int = 32):
+def tiny_model(
+    attention: str = "bahdanau",
+    input_feeding: bool = False,
+    src_vocab: int = 30,
+    tgt_vocab: int = 25,
+    seed: int = 0,
+    dropout: float = 0.0,
+    hidden: int = 32,
+):
     torch.manual_seed(seed)
     cfg = TranslationModelConfig(
         encoder=EncoderConfig(embedding_size=16, hidden_size=hidden // 2, num_layers=1, dropout=dropout),
-        decoder=DecoderConfig(embedding_size=16, hidden_size=hidden, attention=attention,
-                              input_feeding=input_feeding, dropout=dropout, tie_embeddings=True))
+        decoder=DecoderConfig(
+            embedding_size=16,
+            hidden_size=hidden,
+            attention=attention,
+            input_feeding=input_feeding,
+            dropout=dropout,
+            tie_embeddings=True,
+        ),
+    )
     return build_translation_model(cfg, src_vocab, tgt_vocab)
 
 

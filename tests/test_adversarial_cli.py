@@ -24,8 +24,26 @@ def test_attack_command_writes_the_figure_and_rejects_unknown_classes(tmp_path, 
     ckpt, image, out = tmp_path / "clf.pt", tmp_path / "digit.png", tmp_path / "fig.png"
     _classifier_checkpoint(ckpt)
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(image)
-    assert main(["attack", str(image), "--checkpoint", str(ckpt), "--target", "3", "7", "--method", "pgd",
-                 "--epsilon", "0.2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                str(image),
+                "--checkpoint",
+                str(ckpt),
+                "--target",
+                "3",
+                "7",
+                "--method",
+                "pgd",
+                "--epsilon",
+                "0.2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.is_file() and out.stat().st_size > 1000
     assert main(["attack", str(image), "--checkpoint", str(ckpt), "--target", "giraffe"]) == 2
     assert "unknown class 'giraffe'" in capsys.readouterr().err
@@ -36,8 +54,9 @@ def test_generate_command_unconditional_grid_and_clear_errors(tmp_path, capsys):
     args = player_args(cfg)
     generator, discriminator = build_players(args)
     ckpt = tmp_path / "gan.pt"
-    save_checkpoint(ckpt, Checkpoint(RunFolder.meta(cfg, model=args),
-                                     GanPlayers(generator, discriminator).state_dict()))
+    save_checkpoint(
+        ckpt, Checkpoint(RunFolder.meta(cfg, model=args), GanPlayers(generator, discriminator).state_dict())
+    )
     out = tmp_path / "grid.png"
     assert main(["generate", "--checkpoint", str(ckpt), "--n", "3", "--out", str(out)]) == 0
     assert Image.open(out).size[0] > 3 * 28

@@ -30,8 +30,11 @@ def draw_example(rng: np.random.Generator) -> tuple[Image.Image, tuple[str, ...]
     colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
     big, side = bool(rng.integers(2)), rng.choice(["left", "right"])
     radius = int(rng.integers(9, 12)) if big else int(rng.integers(4, 6))
-    cx = int(rng.integers(radius + 1, SIZE // 2 - 1)) if side == "left" else int(rng.integers(SIZE // 2 + 1,
-                                                                                           SIZE - radius - 1))
+    cx = (
+        int(rng.integers(radius + 1, SIZE // 2 - 1))
+        if side == "left"
+        else int(rng.integers(SIZE // 2 + 1, SIZE - radius - 1))
+    )
     cy = int(rng.integers(radius + 1, SIZE - radius - 1))
     image = Image.new("RGB", (SIZE, SIZE), tuple(int(v) for v in rng.integers(0, 60, 3)))
     draw, box = ImageDraw.Draw(image), (cx - radius, cy - radius, cx + radius, cy + radius)
@@ -42,8 +45,11 @@ def draw_example(rng: np.random.Generator) -> tuple[Image.Image, tuple[str, ...]
     else:
         draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=COLOURS[colour])
     size = "big" if big else "small"
-    captions = (f"a {size} {colour} {shape} on the {side} .", f"A {size} {colour} {shape} is on the {side}",
-                f"there is a {size} {colour} {shape} on the {side}")
+    captions = (
+        f"a {size} {colour} {shape} on the {side} .",
+        f"A {size} {colour} {shape} is on the {side}",
+        f"there is a {size} {colour} {shape} on the {side}",
+    )
     return image, captions
 
 
@@ -65,19 +71,46 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
     rng = np.random.default_rng(0)
     coco = {split: write_split(root, split, n, rng) for split, n in (("train", 800), ("dev", 40), ("test", 60))}
-    cfg = CaptioningConfig.model_validate({
-        "task": "captioning", "run": {"dir": str(root / "run"), "stages": str(root / "stages")},
-        "data": {"source": "coco", "coco": coco, "min_frequency": 1, "max_caption_len": 12,
-                 "images": {"size": SIZE}, "augment": {"crop_scale": [1.0, 1.0], "hflip": 0.0, "jitter": 0.1}},
-        "model": {"encoder": {"widths": [16, 32, 48], "blocks": [1, 1, 1], "stem_stride": 1, "stem_pool": False},
-                  "decoder": {"embedding_size": 32, "hidden_size": 96, "dropout": 0.0, "attention": "bahdanau",
-                              "attention_size": 32, "init": "bridge"},
-                  "attention_regularization": ATTENTION_REG},
-        "train": {"seed": 1, "device": "cpu", "batch_size": 16, "lr": 0.003, "max_epochs": 8, "log_every": 100,
-                  "validate_every": 100000, "checkpoint_every": 1000, "early_stopping_patience": 10,
-                  "clip_grad_norm": 1.0, "valid_metric": "BLEU-4"},
-        "search": {"max_output_len": 12, "beam_size": 3},
-    })
+    cfg = CaptioningConfig.model_validate(
+        {
+            "task": "captioning",
+            "run": {"dir": str(root / "run"), "stages": str(root / "stages")},
+            "data": {
+                "source": "coco",
+                "coco": coco,
+                "min_frequency": 1,
+                "max_caption_len": 12,
+                "images": {"size": SIZE},
+                "augment": {"crop_scale": [1.0, 1.0], "hflip": 0.0, "jitter": 0.1},
+            },
+            "model": {
+                "encoder": {"widths": [16, 32, 48], "blocks": [1, 1, 1], "stem_stride": 1, "stem_pool": False},
+                "decoder": {
+                    "embedding_size": 32,
+                    "hidden_size": 96,
+                    "dropout": 0.0,
+                    "attention": "bahdanau",
+                    "attention_size": 32,
+                    "init": "bridge",
+                },
+                "attention_regularization": ATTENTION_REG,
+            },
+            "train": {
+                "seed": 1,
+                "device": "cpu",
+                "batch_size": 16,
+                "lr": 0.003,
+                "max_epochs": 8,
+                "log_every": 100,
+                "validate_every": 100000,
+                "checkpoint_every": 1000,
+                "early_stopping_patience": 10,
+                "clip_grad_norm": 1.0,
+                "valid_metric": "BLEU-4",
+            },
+            "search": {"max_output_len": 12, "beam_size": 3},
+        }
+    )
     run_dir = train(cfg, TrainOptions(restart=True))
     return cfg, run_dir
 

@@ -64,8 +64,10 @@ def test_old_autoencoder_and_rbm_checkpoints_load():
 def _rebuild(tmp_path: Path, name: str, model: dict, extra: dict | None = None) -> Path:
     """The old meta with weights of the same architecture, in the payload the old code wrote (no config_version)."""
     path = tmp_path / f"{name}.pt"
-    torch.save({"format": FORMAT, "meta_json": json.dumps(METAS[name]), "model": model, "train": None,
-                "extra": extra or {}}, path)
+    torch.save(
+        {"format": FORMAT, "meta_json": json.dumps(METAS[name]), "model": model, "train": None, "extra": extra or {}},
+        path,
+    )
     return path
 
 
@@ -74,8 +76,9 @@ def test_old_classifier_gan_dbn_and_text_to_image_metas_load(tmp_path):
     assert softmax["width"] == 32  # the old shape carried the CNN's fields for a softmax model too
     from pipeline.adversarial.classifiers import SoftmaxModelConfig
 
-    loaded = Classifier.from_checkpoint(_rebuild(tmp_path, "classifier_softmax",
-                                                 build_classifier(SoftmaxModelConfig(), (1, 28, 28)).state_dict()))
+    loaded = Classifier.from_checkpoint(
+        _rebuild(tmp_path, "classifier_softmax", build_classifier(SoftmaxModelConfig(), (1, 28, 28)).state_dict())
+    )
     assert loaded.config.model.to_dict() == {"kind": "softmax"} and loaded.config.train.batch_size == 33
     cnn = Classifier.from_checkpoint(_rebuild(tmp_path, "classifier_cnn", _cnn_state()))
     assert (cnn.config.model.width, cnn.config.model.depth, cnn.classes[3]) == (2, 1, "3")
@@ -85,17 +88,23 @@ def test_old_classifier_gan_dbn_and_text_to_image_metas_load(tmp_path):
 
     dbn_meta = METAS["dbn"]
     dbn_cfg = validate(migrate(dbn_meta["config"], DBNTaskConfig), DBNTaskConfig)
-    dbn = Autoencoder.from_checkpoint(_rebuild(tmp_path, "dbn", build_autoencoder(dbn_cfg.model, (1, 28, 28))
-                                               .state_dict()))
+    dbn = Autoencoder.from_checkpoint(
+        _rebuild(tmp_path, "dbn", build_autoencoder(dbn_cfg.model, (1, 28, 28)).state_dict())
+    )
     assert dbn.config.pretrain.init == "random" and dbn.config.train.batch_size == 17
     assert not hasattr(dbn.config, "retrieval")
 
     meta = METAS["text_to_image"]
     joint = JointEmbedding(**meta["encoder"])
-    extra = {"text_encoder": joint.text.state_dict(), "image_encoder": joint.image.state_dict(),
-             "condition_mean": torch.zeros(4), "condition_std": torch.ones(4)}
-    t2i = TextToImage.from_checkpoint(_rebuild(tmp_path, "text_to_image",
-                                               GanPlayers(*build_players(meta["model"])).state_dict(), extra))
+    extra = {
+        "text_encoder": joint.text.state_dict(),
+        "image_encoder": joint.image.state_dict(),
+        "condition_mean": torch.zeros(4),
+        "condition_std": torch.ones(4),
+    }
+    t2i = TextToImage.from_checkpoint(
+        _rebuild(tmp_path, "text_to_image", GanPlayers(*build_players(meta["model"])).state_dict(), extra)
+    )
     assert t2i.config.train.betas == (0.45, 0.999) and t2i.config.encoder.train.batch_size == 5
     assert isinstance(t2i.vocab, Vocabulary) and t2i.embed(["a red square"]).shape == (1, 4)
 

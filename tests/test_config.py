@@ -62,8 +62,12 @@ def test_every_field_of_every_task_config_is_documented_once_in_code():
     for name in TASKS:
         _sections(get_task(name).config_class, classes)
     assert len(classes) > 30
-    missing = [f"{cls.__name__}.{field}" for cls in classes - UNDOCUMENTED
-               for field, info in cls.model_fields.items() if not (info.description or _is_section(info.annotation))]
+    missing = [
+        f"{cls.__name__}.{field}"
+        for cls in classes - UNDOCUMENTED
+        for field, info in cls.model_fields.items()
+        if not (info.description or _is_section(info.annotation))
+    ]
     assert not missing, f"fields without Field(description=...): {missing}"
     undocumented_sections = [cls.__name__ for cls in classes if not section_doc(cls)]
     assert not undocumented_sections, f"section classes without a docstring: {undocumented_sections}"
@@ -105,21 +109,29 @@ def test_extends_cycle_is_one_error(tmp_path):
         read_yaml(tmp_path / "a.yaml")
 
 
-@pytest.mark.parametrize(("override", "new"), [
-    ("batching.max_tokens=100", "train.batch_size"), ("label_smoothing=0.2", "train.label_smoothing"),
-    ("valid_limit=5", "train.valid_limit")])
+@pytest.mark.parametrize(
+    ("override", "new"),
+    [
+        ("batching.max_tokens=100", "train.batch_size"),
+        ("label_smoothing=0.2", "train.label_smoothing"),
+        ("valid_limit=5", "train.valid_limit"),
+    ],
+)
 def test_a_renamed_key_is_one_error_naming_its_new_place(override, new):
     with pytest.raises(PipelineError, match=rf"is now '{new}'"):
         load_task_config(CONF / "translate_en_de.yaml", None, [override])
 
 
 def test_renamed_keys_of_the_other_tasks():
-    cases = [("gan_mnist_dcgan.yaml", "train.beta1=0.5", "train.betas"), ("rbm_digits.yaml", "cd.lr=0.1", "train"),
-             ("dbn_mnist.yaml", "init=random", "pretrain.init"),
-             ("caption_flickr8k.yaml", "batching.batch_images=8", "train.batch_size"),
-             ("caption_flickr8k.yaml", "eval_beam_sizes=[1]", "evaluate.beam_sizes"),
-             ("classifier_mnist_cnn.yaml", "data.batch_size=64", "train.batch_size"),
-             ("text_to_image_flickr8k.yaml", "encoder.batch_size=8", "encoder.train.batch_size")]
+    cases = [
+        ("gan_mnist_dcgan.yaml", "train.beta1=0.5", "train.betas"),
+        ("rbm_digits.yaml", "cd.lr=0.1", "train"),
+        ("dbn_mnist.yaml", "init=random", "pretrain.init"),
+        ("caption_flickr8k.yaml", "batching.batch_images=8", "train.batch_size"),
+        ("caption_flickr8k.yaml", "eval_beam_sizes=[1]", "evaluate.beam_sizes"),
+        ("classifier_mnist_cnn.yaml", "data.batch_size=64", "train.batch_size"),
+        ("text_to_image_flickr8k.yaml", "encoder.batch_size=8", "encoder.train.batch_size"),
+    ]
     for name, override, new in cases:
         with pytest.raises(PipelineError, match=rf"is now '{new}'"):
             load_task_config(CONF / name, None, [override])

@@ -24,7 +24,7 @@ def softmax_on_mnist(tmp_path_factory):
     for _ in range(3):
         for i in range(0, len(train_x), 250):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(train_x[i:i + 250]), train_y[i:i + 250]).backward()
+            torch.nn.functional.cross_entropy(model(train_x[i : i + 250]), train_y[i : i + 250]).backward()
             opt.step()
     return model.eval(), test_x, test_y
 

@@ -58,8 +58,16 @@ def test_linear_autoencoder_finds_the_pca_subspace(one_thread):
     assert ae_mse == pytest.approx(pca.reconstruction_mse(x), rel=0.01)
 
 
-@pytest.mark.parametrize("kind,shape", [("deep", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
-                                        ("linear", (3, 32, 32)), ("resnet", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "kind,shape",
+    [
+        ("deep", (1, 28, 28)),
+        ("conv", (1, 28, 28)),
+        ("conv", (3, 32, 32)),
+        ("linear", (3, 32, 32)),
+        ("resnet", (3, 32, 32)),
+    ],
+)
 def test_autoencoder_shapes(kind, shape):
     model = build_autoencoder(autoencoder_config(kind=kind, code_size=16, hidden=[32], channels=[8, 16]), shape)
     x = torch.rand(5, *shape)
@@ -133,8 +141,13 @@ def test_code_activity_reports_how_sparse_the_code_is():
     from pipeline.unsupervised.evaluation import code_activity
 
     torch.manual_seed(0)
-    cfg = autoencoder_config(kind="deep", code_size=8, hidden=[16], code="sigmoid",
-                            sparsity=SparsityConfig(kind="kl", weight=1.0, target=0.1))
+    cfg = autoencoder_config(
+        kind="deep",
+        code_size=8,
+        hidden=[16],
+        code="sigmoid",
+        sparsity=SparsityConfig(kind="kl", weight=1.0, target=0.1),
+    )
     model = build_autoencoder(cfg, (1, 28, 28))
     images = torch.rand(50, 1, 28, 28)
     act = code_activity(model, images, torch.device("cpu"), batch_size=20)

@@ -50,18 +50,26 @@ class ConvClassifier(nn.Module):
     to collapse near 0 at ε = 0.3 on MNIST and 8/255 on CIFAR-10.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 10, width: int = 32,
-                 depth: int = 2, hidden: int = 128):
+    def __init__(
+        self, in_shape: tuple[int, int, int], n_classes: int = 10, width: int = 32, depth: int = 2, hidden: int = 128
+    ):
         super().__init__()
         c, h, w = in_shape
         blocks, channels = [], c
         for level in range(depth):
-            out = width * 2 ** level
-            blocks += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
-                       nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+            out = width * 2**level
+            blocks += [
+                nn.Conv2d(channels, out, 3, padding=1),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.Conv2d(out, out, 3, padding=1),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             channels = out
         self.body = nn.Sequential(*blocks)
-        flat = channels * (h // 2 ** depth) * (w // 2 ** depth)
+        flat = channels * (h // 2**depth) * (w // 2**depth)
         self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, n_classes)
 
@@ -91,12 +99,18 @@ ClassifierModelConfig = variants(SoftmaxModelConfig, CNNModelConfig, key="kind",
 
 
 ClassifierConfig = task_config(
-    "classifier", "A classifier run on MNIST / CIFAR-10, evaluated by test accuracy and an attack table.",
-    data=HeldOutImageDataConfig, model=(ClassifierModelConfig, CNNModelConfig()), train=TrainConfig,
-    attack=AttackConfig)
+    "classifier",
+    "A classifier run on MNIST / CIFAR-10, evaluated by test accuracy and an attack table.",
+    data=HeldOutImageDataConfig,
+    model=(ClassifierModelConfig, CNNModelConfig()),
+    train=TrainConfig,
+    attack=AttackConfig,
+)
 
-def build_classifier(cfg: SoftmaxModelConfig | CNNModelConfig, in_shape: tuple[int, int, int],
-                     n_classes: int = 10) -> nn.Module:
+
+def build_classifier(
+    cfg: SoftmaxModelConfig | CNNModelConfig, in_shape: tuple[int, int, int], n_classes: int = 10
+) -> nn.Module:
     if isinstance(cfg, SoftmaxModelConfig):
         return SoftmaxRegression(in_shape, n_classes)
     return ConvClassifier(in_shape, n_classes, width=cfg.width, depth=cfg.depth, hidden=cfg.hidden)

@@ -53,11 +53,13 @@ def torchattacks_attack(name: str, steps: int = 40) -> AttackFn:
     if name == "fgsm":
         return lambda model, x, y, eps: torchattacks.FGSM(model, eps=eps)(x, y)
     if name == "pgd_linf":
-        return lambda model, x, y, eps: torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps,
-                                                         random_start=True)(x, y)
+        return lambda model, x, y, eps: torchattacks.PGD(
+            model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True
+        )(x, y)
     if name == "pgd_l2":
-        return lambda model, x, y, eps: torchattacks.PGDL2(model, eps=eps, alpha=2.5 * eps / steps, steps=steps,
-                                                           random_start=True)(x, y)
+        return lambda model, x, y, eps: torchattacks.PGDL2(
+            model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True
+        )(x, y)
     raise ValueError(f"unknown attack {name!r}")
 
 
@@ -76,15 +78,22 @@ def attack_by_name(name: str, steps: int = 40) -> AttackFn:
 
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([model(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
+        return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
 
-def evaluate_attack(model: nn.Module, name: str, attack: AttackFn, images: torch.Tensor, labels: torch.Tensor,
-                    epsilon: float, batch_size: int = 250) -> AttackRow:
+def evaluate_attack(
+    model: nn.Module,
+    name: str,
+    attack: AttackFn,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epsilon: float,
+    batch_size: int = 250,
+) -> AttackRow:
     model.eval()
     clean_ok, adv_ok, l2, linf = [], [], [], []
     for i in range(0, len(images), batch_size):
-        x, y = images[i:i + batch_size], labels[i:i + batch_size]
+        x, y = images[i : i + batch_size], labels[i : i + batch_size]
         adv = attack(model, x, y, epsilon)
         with torch.no_grad():
             clean_ok.append(model(x).argmax(1) == y)
@@ -97,18 +106,32 @@ def evaluate_attack(model: nn.Module, name: str, attack: AttackFn, images: torch
     l2_all, linf_all = torch.cat(l2), torch.cat(linf)
     n_fooled = int(fooled.sum())
     return AttackRow(
-        attack=name, epsilon=epsilon, n=len(images), clean_accuracy=float(clean.float().mean()),
+        attack=name,
+        epsilon=epsilon,
+        n=len(images),
+        clean_accuracy=float(clean.float().mean()),
         adversarial_accuracy=float(adv_correct.float().mean()),
-        success_rate=n_fooled / max(int(clean.sum()), 1), error_rate=1.0 - float(adv_correct.float().mean()),
+        success_rate=n_fooled / max(int(clean.sum()), 1),
+        error_rate=1.0 - float(adv_correct.float().mean()),
         mean_l2=float(l2_all[fooled].mean()) if n_fooled else 0.0,
-        mean_linf=float(linf_all[fooled].mean()) if n_fooled else 0.0)
+        mean_linf=float(linf_all[fooled].mean()) if n_fooled else 0.0,
+    )
 
 
-def attack_table(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                 grid: dict[str, list[float]], steps: int = 40, batch_size: int = 250) -> list[AttackRow]:
+def attack_table(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    grid: dict[str, list[float]],
+    steps: int = 40,
+    batch_size: int = 250,
+) -> list[AttackRow]:
     """One row per (attack, ε) of ``grid``, e.g. ``{"fgsm": [0.1, 0.25], "pgd_linf": [0.3]}``."""
-    return [evaluate_attack(model, name, attack_by_name(name, steps), images, labels, eps, batch_size)
-            for name, epsilons in grid.items() for eps in epsilons]
+    return [
+        evaluate_attack(model, name, attack_by_name(name, steps), images, labels, eps, batch_size)
+        for name, epsilons in grid.items()
+        for eps in epsilons
+    ]
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:

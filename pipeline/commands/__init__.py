@@ -21,8 +21,12 @@ def add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> N
     else:
         parser.add_argument("--config", help="YAML config (alternative to --checkpoint)")
     parser.add_argument("--preset", help="a preset defined in the config's presets: section, e.g. quick")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.lr=3e-4 model.decoder.hidden_size=512")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. train.lr=3e-4 model.decoder.hidden_size=512",
+    )
 
 
 def resolve_checkpoint(args: argparse.Namespace) -> Path:
@@ -33,5 +37,3 @@ def resolve_checkpoint(args: argparse.Namespace) -> Path:
         raise PipelineError("give --checkpoint PATH or --config CONFIG")
     _, cfg = load_task_config(args.config, args.preset, args.overrides)
     return RunFolder(cfg.run.dir).best
-
-

@@ -13,8 +13,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("attack", help="targeted/untargeted adversarial example for one image, as a PNG")
     p.add_argument("image", help="an image file, or test:N for the N-th test image of the classifier's dataset")
     p.add_argument("--checkpoint", required=True, help="a classifier checkpoint (task: classifier)")
-    p.add_argument("--target", nargs="+", help="target class name(s) or index(es); one figure row each. "
-                                              "Omit for an untargeted attack")
+    p.add_argument(
+        "--target",
+        nargs="+",
+        help="target class name(s) or index(es); one figure row each. Omit for an untargeted attack",
+    )
     p.add_argument("--method", choices=["szegedy", "fgsm", "pgd"], default="szegedy")
     p.add_argument("--epsilon", type=float, default=8 / 255, help="L∞ budget of fgsm/pgd (pixel box [0, 1])")
     p.add_argument("--search-steps", type=int, default=6, help="(szegedy) λ bisection rounds")
@@ -24,10 +27,13 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("attack-table", help="success rate and distortion against ε for chosen attacks")
     p.add_argument("--checkpoint", required=True, help="a classifier checkpoint (task: classifier)")
-    p.add_argument("--attack", nargs="+", default=["fgsm"],
-                   choices=["fgsm", "pgd_linf", "pgd_l2", "torchattacks_fgsm", "torchattacks_pgd_linf",
-                            "torchattacks_pgd_l2"],
-                   help="torchattacks_* run the peer library on the same model and images (parity check)")
+    p.add_argument(
+        "--attack",
+        nargs="+",
+        default=["fgsm"],
+        choices=["fgsm", "pgd_linf", "pgd_l2", "torchattacks_fgsm", "torchattacks_pgd_linf", "torchattacks_pgd_l2"],
+        help="torchattacks_* run the peer library on the same model and images (parity check)",
+    )
     p.add_argument("--epsilon", type=float, nargs="+", required=True, help="ε values (pixel box [0, 1])")
     p.add_argument("--steps", type=int, default=40, help="PGD iterations (step size 2.5·ε/steps)")
     p.add_argument("--limit", type=int, help="attack a seeded random N of the test images (default: all)")
@@ -39,8 +45,9 @@ def _class_index(name: str, classes: tuple[str, ...]) -> int:
         return classes.index(name)
     if name.isdigit() and int(name) < len(classes):
         return int(name)
-    raise PipelineError(f"unknown class {name!r}; this classifier knows: {', '.join(classes)} "
-                        f"(or 0..{len(classes) - 1})")
+    raise PipelineError(
+        f"unknown class {name!r}; this classifier knows: {', '.join(classes)} (or 0..{len(classes) - 1})"
+    )
 
 
 def load_input(spec: str, classifier):
@@ -110,8 +117,16 @@ def run_table(args: argparse.Namespace) -> int:
     resolve_runtime("cpu")
     classifier = Classifier.from_checkpoint(args.checkpoint)
     images, labels = classifier.test_images(args.limit)  # seeded random test images (CIFAR-10 is stored by class)
-    rows = attack_table(classifier.model, images, labels, {name: list(args.epsilon) for name in args.attack},
-                        args.steps)
-    print(table([[r.attack, r.epsilon, r.n, r.clean_accuracy, r.adversarial_accuracy, r.error_rate, r.mean_l2]
-                 for r in rows], ["attack", "eps", "n", "clean acc", "adv acc", "error", "mean L2"]))
+    rows = attack_table(
+        classifier.model, images, labels, {name: list(args.epsilon) for name in args.attack}, args.steps
+    )
+    print(
+        table(
+            [
+                [r.attack, r.epsilon, r.n, r.clean_accuracy, r.adversarial_accuracy, r.error_rate, r.mean_l2]
+                for r in rows
+            ],
+            ["attack", "eps", "n", "clean acc", "adv acc", "error", "mean L2"],
+        )
+    )
     return 0

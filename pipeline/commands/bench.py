@@ -35,8 +35,9 @@ def _train_throughput(cfg, data, input_feeding: bool, steps: int) -> dict:
     from pipeline.models.seq2seq import build_translation_model
 
     torch.manual_seed(0)
-    model_cfg = cfg.model.model_copy(update={"decoder": cfg.model.decoder.model_copy(
-        update={"input_feeding": input_feeding})})
+    model_cfg = cfg.model.model_copy(
+        update={"decoder": cfg.model.decoder.model_copy(update={"input_feeding": input_feeding})}
+    )
     model = build_translation_model(model_cfg, len(data.src_model), len(data.tgt_model)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     split = data.split("train")
@@ -51,8 +52,13 @@ def _train_throughput(cfg, data, input_feeding: bool, steps: int) -> dict:
         optimizer.step()
         tokens += out.n_tokens
     seconds = time.perf_counter() - started
-    return {"input_feeding": input_feeding, "steps": steps, "target_tokens": tokens, "seconds": round(seconds, 2),
-            "target_tokens_per_s": round(tokens / seconds, 1)}
+    return {
+        "input_feeding": input_feeding,
+        "steps": steps,
+        "target_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "target_tokens_per_s": round(tokens / seconds, 1),
+    }
 
 
 def _decode_speed(checkpoint: Path, cfg, sentences: int) -> list[dict]:
@@ -72,10 +78,16 @@ def _decode_speed(checkpoint: Path, cfg, sentences: int) -> list[dict]:
             found = translator.translate_ids(src, beam_size=beam)
             seconds = time.perf_counter() - started
             score = bleu([translator.detokenize(h[0].tokens) for h in found], refs)[0]
-            rows.append({"weights": "fp32" if quantize == "none" else "int8",
-                         "search": "greedy" if beam == 1 else f"beam{beam}", "sentences": len(src),
-                         "seconds": round(seconds, 2), "sentences_per_s": round(len(src) / seconds, 1),
-                         "bleu": round(score, 2)})
+            rows.append(
+                {
+                    "weights": "fp32" if quantize == "none" else "int8",
+                    "search": "greedy" if beam == 1 else f"beam{beam}",
+                    "sentences": len(src),
+                    "seconds": round(seconds, 2),
+                    "sentences_per_s": round(len(src) / seconds, 1),
+                    "bleu": round(score, 2),
+                }
+            )
     return rows
 
 
@@ -97,17 +109,40 @@ def run(args: argparse.Namespace) -> int:
     speedup = train_rows[0]["target_tokens_per_s"] / train_rows[1]["target_tokens_per_s"]
     checkpoint = Path(args.checkpoint) if args.checkpoint else RunFolder(cfg.run.dir).best
     decode_rows = _decode_speed(checkpoint, cfg, args.sentences) if checkpoint.is_file() else []
-    report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "device": "cpu"}, "reference_model": cfg.model.to_dict(), "training": train_rows,
-              "vectorised_speedup": round(speedup, 2), "decoding": decode_rows,
-              "decoding_checkpoint": str(checkpoint) if decode_rows else None}
+    report = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "device": "cpu",
+        },
+        "reference_model": cfg.model.to_dict(),
+        "training": train_rows,
+        "vectorised_speedup": round(speedup, 2),
+        "decoding": decode_rows,
+        "decoding_checkpoint": str(checkpoint) if decode_rows else None,
+    }
     write_json(args.report, report)
-    print(table([["vectorised (no input feeding)" if not r["input_feeding"] else "per-step loop (input feeding)",
-                  r["target_tokens_per_s"], r["seconds"]] for r in train_rows], ["training path", "tgt tok/s", "s"]))
+    print(
+        table(
+            [
+                [
+                    "vectorised (no input feeding)" if not r["input_feeding"] else "per-step loop (input feeding)",
+                    r["target_tokens_per_s"],
+                    r["seconds"],
+                ]
+                for r in train_rows
+            ],
+            ["training path", "tgt tok/s", "s"],
+        )
+    )
     print(f"vectorised / loop: {speedup:.2f}x")
     if decode_rows:
-        print(table([[r["weights"], r["search"], r["sentences_per_s"], r["seconds"], r["bleu"]] for r in decode_rows],
-                    ["weights", "decoding", "sent/s", "s", "BLEU"]))
+        print(
+            table(
+                [[r["weights"], r["search"], r["sentences_per_s"], r["seconds"], r["bleu"]] for r in decode_rows],
+                ["weights", "decoding", "sent/s", "s", "BLEU"],
+            )
+        )
     else:
         print(f"no checkpoint at {checkpoint}: decoding speed skipped (train one or pass --checkpoint)")
     print(f"report: {args.report}")

@@ -28,8 +28,10 @@ def register(subparsers) -> None:
 def data_root() -> list[str]:
     root = os.environ.get(ENV_VAR)
     if not root:
-        return [f"data root    ${ENV_VAR} is not set: set it to a folder holding {', '.join(DATASETS)} "
-                "(without it, readers download from the public origins, which needs the network)"]
+        return [
+            f"data root    ${ENV_VAR} is not set: set it to a folder holding {', '.join(DATASETS)} "
+            "(without it, readers download from the public origins, which needs the network)"
+        ]
     found = [name for name in DATASETS if (Path(root).expanduser() / name).is_dir()]
     missing = [name for name in DATASETS if name not in found]
     line = f"data root    ${ENV_VAR}={root}: {', '.join(found) or 'no dataset folders'}"
@@ -39,8 +41,10 @@ def data_root() -> list[str]:
 def devices() -> list[str]:
     import torch  # only here: importing torch takes seconds
 
-    lines = [f"torch        {torch.__version__}, {torch.get_num_threads()} CPU threads "
-             f"($PIPELINE_THREADS={os.environ.get('PIPELINE_THREADS', 'unset')})"]
+    lines = [
+        f"torch        {torch.__version__}, {torch.get_num_threads()} CPU threads "
+        f"($PIPELINE_THREADS={os.environ.get('PIPELINE_THREADS', 'unset')})"
+    ]
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         bf16 = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -52,8 +56,9 @@ def devices() -> list[str]:
 
 def java() -> list[str]:
     if shutil.which("java") is None:
-        return ["Java         not found: METEOR and the PTB tokenizer are skipped (apt-get install "
-                "default-jre-headless)"]
+        return [
+            "Java         not found: METEOR and the PTB tokenizer are skipped (apt-get install default-jre-headless)"
+        ]
     out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
     first = (out.stderr or out.stdout).splitlines()[:1]
     return [f"Java         {first[0] if first else 'found'}"]

@@ -33,10 +33,13 @@ def figures(args: argparse.Namespace) -> int:
 
     out, runs = Path(args.out), Path(args.runs)
     makers: list[tuple[str, Callable[[Path, Path, int], Path]]] = [
-        ("codes reconstructions", codes_reconstructions), ("retrieval codes vs pixels", retrieval_results),
+        ("codes reconstructions", codes_reconstructions),
+        ("retrieval codes vs pixels", retrieval_results),
         ("MNIST reconstructions", lambda o, r, n: reconstructions(o, r, n, "mnist")),
         ("CIFAR-10 reconstructions", lambda o, r, n: reconstructions(o, r, n, "cifar10")),
-        ("RBM Gibbs chains", gibbs_chains), ("RBM filters", rbm_filters)]
+        ("RBM Gibbs chains", gibbs_chains),
+        ("RBM filters", rbm_filters),
+    ]
     for name, make in makers:
         try:
             print(make(out, runs, args.count))
@@ -47,7 +50,7 @@ def figures(args: argparse.Namespace) -> int:
 
 def _spread(images, count: int):
     """``count`` images evenly spaced through the split (ImageFolder order is sorted by class)."""
-    return images[::max(len(images) // count, 1)][:count]
+    return images[:: max(len(images) // count, 1)][:count]
 
 
 def _need(path: Path) -> Path:
@@ -70,8 +73,12 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     with torch.no_grad():
         recon = autoencoder.model(images).reconstruction.numpy()
     k = cfg.model.code_size
-    return image_grid([images.numpy(), recon, _pca_reconstruction(cfg, images)], out / "codes_reconstructions.png",
-                      ["original", f"{k}-bit code", f"PCA {k}"], title="CIFAR-10 test images")
+    return image_grid(
+        [images.numpy(), recon, _pca_reconstruction(cfg, images)],
+        out / "codes_reconstructions.png",
+        ["original", f"{k}-bit code", f"PCA {k}"],
+        title="CIFAR-10 test images",
+    )
 
 
 def retrieval_results(out: Path, runs: Path, count: int) -> Path:
@@ -91,8 +98,12 @@ def retrieval_results(out: Path, runs: Path, count: int) -> Path:
         for name, shown in (("codes", by_codes), ("pixels", by_pixels)):
             rows.append(np.concatenate([query, bench.images[shown[q, :count]].numpy()]))
             labels.append(f"q{q // 10 + 1} {name}")
-    return image_grid(rows, out / "retrieval_codes_vs_pixels.png", labels,
-                      title="query (first column), then the nearest by 256-bit codes or by pixels")
+    return image_grid(
+        rows,
+        out / "retrieval_codes_vs_pixels.png",
+        labels,
+        title="query (first column), then the nearest by 256-bit codes or by pixels",
+    )
 
 
 def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
@@ -103,8 +114,13 @@ def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
     from pipeline.unsupervised.figures import image_grid
     from pipeline.unsupervised.trained import Autoencoder
 
-    names = [f"ae_{dataset}_deep", f"ae_{dataset}_conv", f"ae_{dataset}_sparse", f"dbn_{dataset}",
-             f"dbn_{dataset}_random"]
+    names = [
+        f"ae_{dataset}_deep",
+        f"ae_{dataset}_conv",
+        f"ae_{dataset}_sparse",
+        f"dbn_{dataset}",
+        f"dbn_{dataset}_random",
+    ]
     found = [n for n in names if (RunFolder(runs / n).best).is_file()]
     if not found:
         raise FileNotFoundError(f"no {dataset} autoencoder runs under {runs}")
@@ -153,8 +169,12 @@ def gibbs_chains(out: Path, runs: Path, count: int) -> Path:
             v = rbm.gibbs(v, 100)
             snapshots.append(rbm.visible_mean(rbm.hidden_prob(v)).numpy())
     chains = np.stack(snapshots, 1).reshape(count, count, *data.image_shape)  # (chain, step, H, W)
-    return image_grid(list(chains), out / "rbm_gibbs_chains.png", [f"chain {i + 1}" for i in range(count)],
-                      title="RBM Gibbs chains from test digits (columns: every 100 steps)")
+    return image_grid(
+        list(chains),
+        out / "rbm_gibbs_chains.png",
+        [f"chain {i + 1}" for i in range(count)],
+        title="RBM Gibbs chains from test digits (columns: every 100 steps)",
+    )
 
 
 def rbm_filters(out: Path, runs: Path, count: int) -> Path:
@@ -163,5 +183,8 @@ def rbm_filters(out: Path, runs: Path, count: int) -> Path:
 
     trained = TrainedRBM.from_checkpoint(_need(RunFolder(runs / "rbm_mnist").best))
     filters = tile_filters(trained.rbm.weight.detach().numpy(), trained.image_shape, count * count)
-    return image_grid([filters[i * count:(i + 1) * count] for i in range(count)], out / "rbm_filters.png",
-                      title="RBM weights of the first hidden units (MNIST)")
+    return image_grid(
+        [filters[i * count : (i + 1) * count] for i in range(count)],
+        out / "rbm_filters.png",
+        title="RBM weights of the first hidden units (MNIST)",
+    )

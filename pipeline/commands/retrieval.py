@@ -1,7 +1,7 @@
 """``build-index`` and ``retrieve``: content-based image retrieval with a binary-code autoencoder.
 
-    pipeline build-index --checkpoint data/runs/codes_cifar10_256/checkpoints/best.pt
-    pipeline retrieve photo.jpg --index data/runs/codes_cifar10_256/index.npz --top-k 10 --out hits.png
+pipeline build-index --checkpoint data/runs/codes_cifar10_256/checkpoints/best.pt
+pipeline retrieve photo.jpg --index data/runs/codes_cifar10_256/index.npz --top-k 10 --out hits.png
 """
 
 from __future__ import annotations
@@ -19,8 +19,13 @@ from pipeline.runs import RunFolder
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("build-index", help="encode a dataset to packed binary codes with a code autoencoder")
     p.add_argument("--checkpoint", required=True, help="binary-code autoencoder checkpoint (model.code: binary)")
-    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"],
-                   help="dataset splits to index (default: both)")
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        default=["train", "test"],
+        choices=["train", "test"],
+        help="dataset splits to index (default: both)",
+    )
     p.add_argument("--out", help="index file (default: <run>/index.npz)")
     p.set_defaults(func=build_index)
 
@@ -54,11 +59,21 @@ def build_index(args: argparse.Namespace) -> int:
         splits += [split] * len(images)
         positions.append(np.arange(len(images)))
     out = Path(args.out or RunFolder.of(args.checkpoint).path / "index.npz")
-    meta = {"checkpoint": str(Path(args.checkpoint).resolve()), "dataset": cfg.data.dataset,
-            "bits": cfg.model.code_size, "splits": args.splits}
+    meta = {
+        "checkpoint": str(Path(args.checkpoint).resolve()),
+        "dataset": cfg.data.dataset,
+        "bits": cfg.model.code_size,
+        "splits": args.splits,
+    }
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, codes=np.concatenate(codes), labels=np.concatenate(labels), split=np.array(splits),
-                 position=np.concatenate(positions), meta=np.array(json.dumps(meta)))
+        np.savez(
+            handle,
+            codes=np.concatenate(codes),
+            labels=np.concatenate(labels),
+            split=np.array(splits),
+            position=np.concatenate(positions),
+            meta=np.array(json.dumps(meta)),
+        )
     log(f"indexed {sum(len(c) for c in codes)} images as {cfg.model.code_size}-bit codes")
     print(out)
     return 0
@@ -111,8 +126,16 @@ def retrieve(args: argparse.Namespace) -> int:
     ranked = top_k_by_distance(distances, args.top_k)
     names = class_names(cfg.data.dataset)
     for q, path in enumerate(args.images):
-        rows = [[r + 1, int(distances[q, i]), str(index["split"][i]), int(index["position"][i]),
-                 names[int(index["labels"][i])]] for r, i in enumerate(ranked[q])]
+        rows = [
+            [
+                r + 1,
+                int(distances[q, i]),
+                str(index["split"][i]),
+                int(index["position"][i]),
+                names[int(index["labels"][i])],
+            ]
+            for r, i in enumerate(ranked[q])
+        ]
         print(f"{path}:")
         print(table(rows, ["rank", "hamming", "split", "position", "class"]))
     if args.out:
@@ -129,5 +152,5 @@ def save_results(queries: np.ndarray, ranked: np.ndarray, index: dict, cfg, out:
     rows = []
     for q, hits in enumerate(ranked):
         found = np.stack([pools[str(index["split"][i])][int(index["position"][i])].numpy() for i in hits])
-        rows.append(np.concatenate([queries[q:q + 1], found]))
+        rows.append(np.concatenate([queries[q : q + 1], found]))
     image_grid(rows, out, [f"query {q + 1}" for q in range(len(rows))], title="query, then nearest by Hamming distance")

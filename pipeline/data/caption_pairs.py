@@ -53,27 +53,37 @@ def caption_tokens(captions: list[str], vocab: Vocabulary, max_len: int) -> torc
     ids = torch.zeros(len(words), max_len, dtype=torch.long)
     for i, sentence in enumerate(words):
         row = vocab.encode(sentence[:max_len]) or [vocab.unk_id]
-        ids[i, :len(row)] = torch.tensor(row)
+        ids[i, : len(row)] = torch.tensor(row)
     return ids
 
 
-def load_caption_pairs(cfg: CaptionPairsConfig, stages_dir: str,
-                       force: bool = False) -> tuple[dict[str, PairSplit], Vocabulary]:
+def load_caption_pairs(
+    cfg: CaptionPairsConfig, stages_dir: str, force: bool = False
+) -> tuple[dict[str, PairSplit], Vocabulary]:
     """train / dev / test pairs and the vocabulary of the training captions."""
     dataset = load_flickr8k(cfg.root)
     splits = {s: dataset.split(s) for s in ("train", "dev", "test")}
-    stage = build_image_stage(Path(stages_dir), {s: [ex.path for ex in items] for s, items in splits.items()},
-                              ImageConfig(size=cfg.image_size, resize="squash"), force,
-                              name=f"flickr8k-gan-{cfg.image_size}")
+    stage = build_image_stage(
+        Path(stages_dir),
+        {s: [ex.path for ex in items] for s, items in splits.items()},
+        ImageConfig(size=cfg.image_size, resize="squash"),
+        force,
+        name=f"flickr8k-gan-{cfg.image_size}",
+    )
     train_caps = [c for ex in splits["train"] for c in ex.captions]
-    vocab = Vocabulary.build(tokenize([normalize(c, "en") for c in train_caps], "en", lowercase=True),
-                             min_freq=cfg.min_freq)
+    vocab = Vocabulary.build(
+        tokenize([normalize(c, "en") for c in train_caps], "en", lowercase=True), min_freq=cfg.min_freq
+    )
     out = {}
     for name, items in splits.items():
         captions = [c for ex in items for c in ex.captions]
         image_of = torch.tensor([i for i, ex in enumerate(items) for _ in ex.captions])
-        out[name] = PairSplit(torch.from_numpy(np.array(open_split(stage, name))),
-                              caption_tokens(captions, vocab, cfg.max_len), image_of, captions)
+        out[name] = PairSplit(
+            torch.from_numpy(np.array(open_split(stage, name))),
+            caption_tokens(captions, vocab, cfg.max_len),
+            image_of,
+            captions,
+        )
     return out, vocab
 
 
@@ -119,5 +129,5 @@ class _PairEpoch:
 
     def __getitem__(self, i: int) -> PairBatch:
         size, split = self.source.batch_size, self.source.split
-        captions = self.order[i * size:(i + 1) * size]
+        captions = self.order[i * size : (i + 1) * size]
         return PairBatch(to_unit_float(split.images[split.image_of[captions]]), split.tokens[captions])

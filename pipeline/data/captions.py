@@ -44,8 +44,9 @@ class CocoSplitConfig(Config):
 
 
 class CaptionDataBase(Config):
-    min_frequency: int = Field(5, description="words seen fewer times in the training captions become <unk> (5 → "
-                               "~2.5k words on Flickr8k)")
+    min_frequency: int = Field(
+        5, description="words seen fewer times in the training captions become <unk> (5 → ~2.5k words on Flickr8k)"
+    )
     max_vocab: int | None = Field(None, description="cap on the vocabulary size, specials included (null: no cap)")
     max_caption_len: int = Field(20, description="training captions are cut to this many words (+ </s>)")
     images: ImageConfig = Field(ImageConfig(), description="how images are resized and cached")
@@ -55,8 +56,11 @@ class CaptionDataBase(Config):
 class Flickr8kCaptionDataConfig(CaptionDataBase):
     """``source: flickr8k``: the Flickr8k reader and its official splits."""
 
-    source: Literal["flickr8k"] = Field("flickr8k", description="flickr8k (images/ + captions.txt or "
-                                        "Flickr8k.token.txt + split lists) or coco (caption files per split)")
+    source: Literal["flickr8k"] = Field(
+        "flickr8k",
+        description="flickr8k (images/ + captions.txt or "
+        "Flickr8k.token.txt + split lists) or coco (caption files per split)",
+    )
     root: str | None = Field(None, description="Flickr8k folder (null: $PIPELINE_DATASETS/flickr8k)")
 
 
@@ -97,7 +101,7 @@ class CaptionSplit:
     references: list[list[str]]  # raw captions per image row
 
     def caption(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i]:self.offsets[i + 1]]
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
     def captions_of(self) -> list[list[int]]:
         """Caption indices grouped by image row."""
@@ -107,8 +111,9 @@ class CaptionSplit:
         return groups
 
 
-def build_caption_stage(stage_root: Path, examples: dict[str, list[CaptionedImage]], cfg: CaptionDataBase,
-                        force: bool = False) -> StageOutput:
+def build_caption_stage(
+    stage_root: Path, examples: dict[str, list[CaptionedImage]], cfg: CaptionDataBase, force: bool = False
+) -> StageOutput:
     params = {"tokenizer": TOKENIZER_VERSION, "min_frequency": cfg.min_frequency, "max_vocab": cfg.max_vocab}
     inputs = {split: sha256_json([[ex.image_id, ex.captions] for ex in rows]) for split, rows in examples.items()}
 

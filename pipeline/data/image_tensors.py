@@ -22,16 +22,18 @@ class ImageDataConfig(Config):
     """The ``data:`` section of the tasks on MNIST / CIFAR-10 images."""
 
     dataset: DatasetName = Field("mnist", description="mnist or cifar10")
-    root: str | None = Field(None, description="local copy (null: $PIPELINE_DATASETS/<dataset>, else the public "
-                             "origin)")
+    root: str | None = Field(
+        None, description="local copy (null: $PIPELINE_DATASETS/<dataset>, else the public origin)"
+    )
     train_limit: int | None = Field(None, description="a seeded random N of the training images only (null: all)")
 
 
 class HeldOutImageDataConfig(ImageDataConfig):
     """:class:`ImageDataConfig` plus the validation hold-out that selects the best checkpoint."""
 
-    valid_size: int = Field(5000, description="a seeded random hold-out of the training split for model "
-                            "selection (at most a fifth of it)")
+    valid_size: int = Field(
+        5000, description="a seeded random hold-out of the training split for model selection (at most a fifth of it)"
+    )
 
 
 @dataclass
@@ -60,8 +62,13 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).float().div_(255.0)  # a copy: readers may return read-only memmaps
 
 
-def load_images(dataset: DatasetName, split: Literal["train", "test"], root: str | None = None,
-                stages_dir: str = "data/stages", limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_images(
+    dataset: DatasetName,
+    split: Literal["train", "test"],
+    root: str | None = None,
+    stages_dir: str = "data/stages",
+    limit: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     reader = load_mnist if dataset == "mnist" else load_cifar10
     images, labels = reader(split, root=root, stages_dir=stages_dir)
     if limit is not None:  # a seeded random subset, in file order: the first N of CIFAR-10 are all airplanes

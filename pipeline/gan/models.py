@@ -42,20 +42,34 @@ GanModelConfig = variants(MLPGanModelConfig, DCGanModelConfig, key="architecture
 class GanEvaluateConfig(Config):
     """The ``evaluate:`` section: classifier-FID and class coverage of the samples."""
 
-    classifier: str = Field("data/runs/classifier_mnist_cnn/checkpoints/best.pt",
-                            description="classifier checkpoint whose features FID and coverage use")
+    classifier: str = Field(
+        "data/runs/classifier_mnist_cnn/checkpoints/best.pt",
+        description="classifier checkpoint whose features FID and coverage use",
+    )
     n_samples: int = Field(5000, description="generated and real images per FID estimate")
     seed: int = Field(7, description="latent seed of the evaluated samples")
 
 
-GanConfig = task_config("gan", "An unconditional GAN run on MNIST / CIFAR-10.", data=ImageDataConfig,
-                        model=(GanModelConfig, DCGanModelConfig()), train=GanTrainConfig, evaluate=GanEvaluateConfig)
+GanConfig = task_config(
+    "gan",
+    "An unconditional GAN run on MNIST / CIFAR-10.",
+    data=ImageDataConfig,
+    model=(GanModelConfig, DCGanModelConfig()),
+    train=GanTrainConfig,
+    evaluate=GanEvaluateConfig,
+)
+
 
 def player_args(cfg: GanConfig) -> dict[str, Any]:
     """The plain arguments :func:`build_players` takes (and a checkpoint keeps as ``meta['model']``)."""
     m = cfg.model
-    return {"architecture": m.architecture, "image_shape": list(image_shape(cfg.data.dataset)), "z_dim": m.z_dim,
-            "width": getattr(m, "width", 0), "hidden": getattr(m, "hidden", 0)}
+    return {
+        "architecture": m.architecture,
+        "image_shape": list(image_shape(cfg.data.dataset)),
+        "z_dim": m.z_dim,
+        "width": getattr(m, "width", 0),
+        "hidden": getattr(m, "hidden", 0),
+    }
 
 
 def build_players(args: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
@@ -64,15 +78,17 @@ def build_players(args: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
     if args["architecture"] == "mlp":
         return (MLPGenerator(args["z_dim"], args["hidden"], shape), MLPDiscriminator(args["hidden"], shape))
     embed, cond = args.get("embed_dim", 0), args.get("cond_dim", 0)
-    return (DCGANGenerator(args["z_dim"], shape[0], shape[1], args["width"], embed, cond),
-            DCGANDiscriminator(shape[0], shape[1], args["width"], embed, cond))
+    return (
+        DCGANGenerator(args["z_dim"], shape[0], shape[1], args["width"], embed, cond),
+        DCGANDiscriminator(shape[0], shape[1], args["width"], embed, cond),
+    )
 
 
 def load_players(state: dict[str, torch.Tensor], args: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
     """Both players (eval mode) from a :class:`GanPlayers` state dict (``generator.*``, ``discriminator.*``)."""
     generator, discriminator = build_players(args)
     for prefix, player in (("generator.", generator), ("discriminator.", discriminator)):
-        player.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        player.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return generator.eval(), discriminator.eval()
 
 
@@ -80,7 +96,7 @@ def sample(generator: nn.Module, n: int, z_dim: int, seed: int, batch_size: int 
     """``n`` samples in the pixel box [0, 1] from latents seeded by ``seed``."""
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        return torch.cat([to_unit(generator(z[i:i + batch_size])) for i in range(0, n, batch_size)])
+        return torch.cat([to_unit(generator(z[i : i + batch_size])) for i in range(0, n, batch_size)])
 
 
 @dataclass

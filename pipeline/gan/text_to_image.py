@@ -35,16 +35,29 @@ class TextGanEvaluateConfig(Config):
 
 
 TextToImageConfig = task_config(
-    "text_to_image", "A text-to-image run: the joint embedding first, then GAN-CLS conditioned on its text side.",
-    data=CaptionPairsConfig, encoder=JointEmbeddingConfig, model=TextGanModelConfig, train=GanTrainConfig,
-    evaluate=TextGanEvaluateConfig)
+    "text_to_image",
+    "A text-to-image run: the joint embedding first, then GAN-CLS conditioned on its text side.",
+    data=CaptionPairsConfig,
+    encoder=JointEmbeddingConfig,
+    model=TextGanModelConfig,
+    train=GanTrainConfig,
+    evaluate=TextGanEvaluateConfig,
+)
 
 
 def player_args(cfg: TextToImageConfig) -> dict:
     """The plain arguments of the conditional players (kept in the checkpoint as ``meta['model']``)."""
     size = cfg.data.image_size
-    return {"architecture": "dcgan", "image_shape": [3, size, size], "z_dim": cfg.model.z_dim,
-            "width": cfg.model.width, "hidden": 0, "embed_dim": cfg.encoder.embed_dim, "cond_dim": cfg.model.cond_dim}
+    return {
+        "architecture": "dcgan",
+        "image_shape": [3, size, size],
+        "z_dim": cfg.model.z_dim,
+        "width": cfg.model.width,
+        "hidden": 0,
+        "embed_dim": cfg.encoder.embed_dim,
+        "cond_dim": cfg.model.cond_dim,
+    }
+
 
 @dataclass
 class ConditionStats:
@@ -70,14 +83,14 @@ class ConditionStats:
 def embed_texts(encoder, tokens: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     encoder.eval()
     with torch.no_grad():
-        return torch.cat([encoder(tokens[i:i + batch_size]) for i in range(0, len(tokens), batch_size)])
+        return torch.cat([encoder(tokens[i : i + batch_size]) for i in range(0, len(tokens), batch_size)])
 
 
 def embed_images(encoder, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """``images`` float (N, 3, S, S) in [0, 1]."""
     encoder.eval()
     with torch.no_grad():
-        return torch.cat([encoder(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+        return torch.cat([encoder(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 @dataclass
@@ -99,10 +112,20 @@ class TextToImage:
         joint = JointEmbedding(**ckpt.meta["encoder"])
         joint.text.load_state_dict(ckpt.extra["text_encoder"])
         joint.image.load_state_dict(ckpt.extra["image_encoder"])
-        stats = (ConditionStats(ckpt.extra["condition_mean"], ckpt.extra["condition_std"])
-                 if "condition_mean" in ckpt.extra else None)
-        return cls(generator, joint.text.eval(), joint.image.eval(), Vocabulary.from_json(ckpt.meta["vocab"]),
-                   ckpt.config, ckpt.meta, stats)
+        stats = (
+            ConditionStats(ckpt.extra["condition_mean"], ckpt.extra["condition_std"])
+            if "condition_mean" in ckpt.extra
+            else None
+        )
+        return cls(
+            generator,
+            joint.text.eval(),
+            joint.image.eval(),
+            Vocabulary.from_json(ckpt.meta["vocab"]),
+            ckpt.config,
+            ckpt.meta,
+            stats,
+        )
 
     def embed(self, captions: list[str]) -> torch.Tensor:
         """Captions → their unit vectors in the joint space (what the retrieval check compares)."""
@@ -113,8 +136,12 @@ class TextToImage:
         condition = self.condition(text_emb) if self.condition is not None else text_emb
         self.generator.eval()
         with torch.no_grad():
-            return torch.cat([to_unit(self.generator(z[i:i + batch_size], condition[i:i + batch_size]))
-                              for i in range(0, len(z), batch_size)])
+            return torch.cat(
+                [
+                    to_unit(self.generator(z[i : i + batch_size], condition[i : i + batch_size]))
+                    for i in range(0, len(z), batch_size)
+                ]
+            )
 
     def latents(self, n: int, seed: int) -> torch.Tensor:
         return torch.randn(n, self.config.model.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -128,6 +155,8 @@ class TextToImage:
         fake = self.generate(text_emb, z)
         real = to_unit_float(test.images[test.image_of[idx]])
         shuffled = self.generate(text_emb.roll(1, dims=0), z)  # control: images made for another caption
-        return {"generated": match_scores(embed_images(self.image_encoder, fake), text_emb),
-                "real_test_images": match_scores(embed_images(self.image_encoder, real), text_emb),
-                "generated_from_other_caption": match_scores(embed_images(self.image_encoder, shuffled), text_emb)}
+        return {
+            "generated": match_scores(embed_images(self.image_encoder, fake), text_emb),
+            "real_test_images": match_scores(embed_images(self.image_encoder, real), text_emb),
+            "generated_from_other_caption": match_scores(embed_images(self.image_encoder, shuffled), text_emb),
+        }

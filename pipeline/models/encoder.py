@@ -30,8 +30,14 @@ class RecurrentEncoder(nn.Module):
         self.cfg, self.pad_id = cfg, pad_id
         self.embed = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.rnn = nn.LSTM(cfg.embedding_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
-                           bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.rnn = nn.LSTM(
+            cfg.embedding_size,
+            cfg.hidden_size,
+            cfg.num_layers,
+            batch_first=True,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        )
 
     @property
     def output_size(self) -> int:

@@ -32,9 +32,11 @@ class TranslationModelConfig(Config):
     decoder: DecoderConfig = Field(DecoderConfig(), description="the shared attention LSTM decoder")
 
 
-def build_translation_model(cfg: TranslationModelConfig, src_vocab_size: int, tgt_vocab_size: int,
-                            pad_id: int = 0) -> EncoderDecoder:
+def build_translation_model(
+    cfg: TranslationModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 0
+) -> EncoderDecoder:
     encoder = RecurrentEncoder(cfg.encoder, src_vocab_size, pad_id)
-    decoder = Decoder(cfg.decoder, tgt_vocab_size, memory_size=encoder.output_size,
-                      summary_size=encoder.output_size, pad_id=pad_id)
+    decoder = Decoder(
+        cfg.decoder, tgt_vocab_size, memory_size=encoder.output_size, summary_size=encoder.output_size, pad_id=pad_id
+    )
     return EncoderDecoder(encoder, decoder)

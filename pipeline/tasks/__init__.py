@@ -86,8 +86,9 @@ def get_task(name: str) -> Task:
     return importlib.import_module(TASKS[name]).TASK
 
 
-def load_task_config(path: str | Path, preset: str | None = None,
-                     overrides: list[str] | tuple[str, ...] = ()) -> tuple[Task, Any]:
+def load_task_config(
+    path: str | Path, preset: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[Task, Any]:
     """Read a YAML config, apply preset and overrides, pick its task and validate once."""
     raw = read_yaml(path)
     name = compose(raw, None, overrides).get("task")

@@ -38,10 +38,13 @@ def train(cfg: AutoencoderTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) ->
         stage = pca_stage(cfg.data, splits.train, cfg.run.stages)
         components = np.load(stage / "components.npy")
         if components.shape[1] < cfg.model.code_size:
-            raise PipelineError(f"shortcut: pca needs {cfg.model.code_size} components; the PCA stage keeps "
-                                f"{components.shape[1]}")
-        model.init_from_pca(torch.from_numpy(np.load(stage / "mean.npy")).float(),
-                            torch.from_numpy(components[:, : cfg.model.code_size]).float())
+            raise PipelineError(
+                f"shortcut: pca needs {cfg.model.code_size} components; the PCA stage keeps {components.shape[1]}"
+            )
+        model.init_from_pca(
+            torch.from_numpy(np.load(stage / "mean.npy")).float(),
+            torch.from_numpy(components[:, : cfg.model.code_size]).float(),
+        )
     return fit_reconstruction(cfg, model, splits, {"input_shape": list(shape)}, options.restart)
 
 
@@ -53,5 +56,11 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("autoencoder", AutoencoderTaskConfig, load_splits, train, evaluate,
-            "linear (PCA), deep, convolutional, sparse and binary-code autoencoders on MNIST / CIFAR-10")
+TASK = Task(
+    "autoencoder",
+    AutoencoderTaskConfig,
+    load_splits,
+    train,
+    evaluate,
+    "linear (PCA), deep, convolutional, sparse and binary-code autoencoders on MNIST / CIFAR-10",
+)

@@ -23,7 +23,6 @@ from pipeline.training.trainer import fit_run, train_runtime
 __all__ = ["TASK", "decode_split", "evaluate", "train"]
 
 
-
 def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     data = prepare_captions(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
@@ -32,8 +31,15 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
     model = build_caption_model(cfg.model, len(data.vocab), mean, std)
     log(f"grid {model.encoder.grid_shape(cfg.data.images.size)}, vocabulary {len(data.vocab)}")
     augment = Augment(cfg.data.augment)
-    batches = CaptionBatches(data.split("train"), data.pixels("train"), cfg.train.batch_size,
-                             cfg.data.max_caption_len, cfg.train.seed, augment, cfg.train.captions_per_image)
+    batches = CaptionBatches(
+        data.split("train"),
+        data.pixels("train"),
+        cfg.train.batch_size,
+        cfg.data.max_caption_len,
+        cfg.train.seed,
+        augment,
+        cfg.train.captions_per_image,
+    )
     dev = data.split("dev")
     limit = cfg.train.valid_limit or len(dev.names)
 
@@ -43,13 +49,23 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
         scores = score_captions(dict(enumerate(dev.references[:limit])), dict(enumerate(hyps)), meteor=False)
         return {k: round(v, 4) for k, v in scores.corpus.items() if k in ("BLEU-4", "ROUGE-L", "CIDEr-D")}
 
-    meta = {"vocab": data.vocab.to_json(),
-            "data_fingerprint": {"images": data.images.fingerprint, "captions": data.captions.fingerprint},
-            "cider_df": str(data.captions.path / "cider_df.json")}
+    meta = {
+        "vocab": data.vocab.to_json(),
+        "data_fingerprint": {"images": data.images.fingerprint, "captions": data.captions.fingerprint},
+        "cider_df": str(data.captions.path / "cider_df.json"),
+    }
     m = cfg.model
-    return fit_run(cfg, runtime, model, lambda mdl, b: caption_loss(mdl, b, cfg.train.label_smoothing,
-                                                                    m.attention_regularization, m.concept_loss),
-                   batches, validate, meta, options.restart, score_name=cfg.train.valid_metric)
+    return fit_run(
+        cfg,
+        runtime,
+        model,
+        lambda mdl, b: caption_loss(mdl, b, cfg.train.label_smoothing, m.attention_regularization, m.concept_loss),
+        batches,
+        validate,
+        meta,
+        options.restart,
+        score_name=cfg.train.valid_metric,
+    )
 
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
@@ -61,15 +77,26 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     beams = options.beam_size or list(cfg.evaluate.beam_sizes)
     folder = RunFolder.of(checkpoint)
     out_dir = folder.report_path("report.json", options.report).parent
-    report = {"task": "captioning", "checkpoint": str(checkpoint), "train_step": captioner.meta.get("step"),
-              "valid_scores": captioner.meta.get("scores"), "attention": captioner.has_attention,
-              "engine": options.engine, "quantize": captioner.quantized, "splits": {}}
+    report = {
+        "task": "captioning",
+        "checkpoint": str(checkpoint),
+        "train_step": captioner.meta.get("step"),
+        "valid_scores": captioner.meta.get("scores"),
+        "attention": captioner.has_attention,
+        "engine": options.engine,
+        "quantize": captioner.quantized,
+        "splits": {},
+    }
     for split in splits:
         write_annotations(data, split, out_dir)
-    grid = score_grid(splits, beams, lambda split, beam: score_split(captioner, data, split, beam, options.limit,
-                                                                     out_dir, options.engine, options.address),
-                      lambda r: [r["images"], r["references"], *[r["scores"].get(m, "-") for m in METRICS],
-                                 r["decode_seconds"]])
+    grid = score_grid(
+        splits,
+        beams,
+        lambda split, beam: score_split(
+            captioner, data, split, beam, options.limit, out_dir, options.engine, options.address
+        ),
+        lambda r: [r["images"], r["references"], *[r["scores"].get(m, "-") for m in METRICS], r["decode_seconds"]],
+    )
     report["splits"] = grid.results
     path = folder.write_report(report, "report.json", options.report)
     notes = [f"\n{s['image']}\nHYP  {s['hypothesis']}\nREF  {s['references'][0]}" for s in grid.first["samples"][:3]]
@@ -77,5 +104,11 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("captioning", CaptioningConfig, prepare_captions, train, evaluate,
-            "CNN encoder + attention LSTM decoder on Flickr8k, coco-caption scores")
+TASK = Task(
+    "captioning",
+    CaptioningConfig,
+    prepare_captions,
+    train,
+    evaluate,
+    "CNN encoder + attention LSTM decoder on Flickr8k, coco-caption scores",
+)

@@ -28,12 +28,23 @@ def train(cfg: ClassifierConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
     valid_x, valid_y = images[valid_rows], labels[valid_rows]
     shape = image_shape(cfg.data.dataset)
     model = build_classifier(cfg.model, shape, len(class_names(cfg.data.dataset)))
-    batches = ShuffledTensorBatches([images[train_rows], labels[train_rows]], cfg.train.batch_size, cfg.train.seed,
-                                    ImageBatch)
+    batches = ShuffledTensorBatches(
+        [images[train_rows], labels[train_rows]], cfg.train.batch_size, cfg.train.seed, ImageBatch
+    )
     meta = {"image_shape": list(shape), "classes": list(class_names(cfg.data.dataset)), "dataset": cfg.data.dataset}
-    return fit_run(cfg, runtime, model, classification_loss, batches,
-                   lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)}, meta, options.restart,
-                   score_name="accuracy", unit="img", perplexity=False)
+    return fit_run(
+        cfg,
+        runtime,
+        model,
+        classification_loss,
+        batches,
+        lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)},
+        meta,
+        options.restart,
+        score_name="accuracy",
+        unit="img",
+        perplexity=False,
+    )
 
 
 def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
@@ -42,9 +53,13 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     cfg = classifier.config
     limit = options.limit or cfg.attack.test_limit
     images, labels = classifier.test_images()
-    report = {"checkpoint": str(path), "dataset": cfg.data.dataset, "model": cfg.model.to_dict(),
-              "test_accuracy": accuracy(classifier.model, images, labels, torch.device("cpu")),
-              "attack_images": f"{limit} (seeded random subset of the test split)"}
+    report = {
+        "checkpoint": str(path),
+        "dataset": cfg.data.dataset,
+        "model": cfg.model.to_dict(),
+        "test_accuracy": accuracy(classifier.model, images, labels, torch.device("cpu")),
+        "attack_images": f"{limit} (seeded random subset of the test split)",
+    }
     started = time.perf_counter()
     grid = {"fgsm": cfg.attack.fgsm, "pgd_linf": cfg.attack.pgd_linf, "pgd_l2": cfg.attack.pgd_l2}
     pick = evaluation_subset(len(labels), limit)  # seeded random test images
@@ -53,12 +68,33 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     report["attack_seconds"] = round(time.perf_counter() - started, 1)
     out = RunFolder.of(path).write_report(report, "attack_report.json", options.report)
     print(f"test accuracy {report['test_accuracy']:.4f} ({cfg.data.dataset}, {cfg.model.kind})")
-    print(table([[r.attack, r.epsilon, r.clean_accuracy, r.adversarial_accuracy, r.success_rate, r.error_rate,
-                  r.mean_l2, r.mean_linf] for r in rows],
-                ["attack", "eps", "clean acc", "adv acc", "success", "error", "mean L2", "mean Linf"]))
+    print(
+        table(
+            [
+                [
+                    r.attack,
+                    r.epsilon,
+                    r.clean_accuracy,
+                    r.adversarial_accuracy,
+                    r.success_rate,
+                    r.error_rate,
+                    r.mean_l2,
+                    r.mean_linf,
+                ]
+                for r in rows
+            ],
+            ["attack", "eps", "clean acc", "adv acc", "success", "error", "mean L2", "mean Linf"],
+        )
+    )
     print(f"report: {out}")
     return report
 
 
-TASK = Task("classifier", ClassifierConfig, load_train_images, train, evaluate,
-            "softmax regression / CNN classifiers on MNIST and CIFAR-10, with FGSM/PGD attack tables")
+TASK = Task(
+    "classifier",
+    ClassifierConfig,
+    load_train_images,
+    train,
+    evaluate,
+    "softmax regression / CNN classifiers on MNIST and CIFAR-10, with FGSM/PGD attack tables",
+)

@@ -48,5 +48,11 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("dbn", DBNTaskConfig, load_splits, train, evaluate,
-            "deep autoencoder pretrained as a stack of RBMs (DBN) vs random initialisation")
+TASK = Task(
+    "dbn",
+    DBNTaskConfig,
+    load_splits,
+    train,
+    evaluate,
+    "deep autoencoder pretrained as a stack of RBMs (DBN) vs random initialisation",
+)

@@ -31,8 +31,16 @@ def train(cfg: GanConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     folder = RunFolder(cfg.run.dir).start(cfg)
     margs = player_args(cfg)
     generator, discriminator = build_players(margs)
-    trainer = GanTrainer(cfg.train, runtime, GanPlayers(generator, discriminator), lambda idx: (images[idx], None),
-                         len(images), folder.path, RunFolder.meta(cfg, model=margs), cfg.model.z_dim)
+    trainer = GanTrainer(
+        cfg.train,
+        runtime,
+        GanPlayers(generator, discriminator),
+        lambda idx: (images[idx], None),
+        len(images),
+        folder.path,
+        RunFolder.meta(cfg, model=margs),
+        cfg.model.z_dim,
+    )
     trainer.fit(resume=not options.restart)
     return folder.path
 
@@ -53,21 +61,39 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     model, n_classes = classifier.model, len(classifier.classes)
     coverage = class_coverage(model, fake, n_classes)
     folder = RunFolder.of(path)
-    report = {"checkpoint": str(path), "step": gan.meta.get("step"), "dataset": cfg.data.dataset, "n": n,
-              "classifier": ev.classifier,
-              "classifier_fid_generated_vs_test": classifier_fid(model, fake, real_test),
-              "classifier_fid_train_vs_test_floor": classifier_fid(model, real_train, real_test),
-              "coverage_generated": coverage.__dict__,
-              "coverage_test": class_coverage(model, real_test, n_classes).__dict__,
-              "note": "classifier-FID uses the project's own classifier features, NOT Inception: "
-                      "not comparable with published FIDs",
-              "figures": write_figures(gan, model, folder.figures)}
+    report = {
+        "checkpoint": str(path),
+        "step": gan.meta.get("step"),
+        "dataset": cfg.data.dataset,
+        "n": n,
+        "classifier": ev.classifier,
+        "classifier_fid_generated_vs_test": classifier_fid(model, fake, real_test),
+        "classifier_fid_train_vs_test_floor": classifier_fid(model, real_train, real_test),
+        "coverage_generated": coverage.__dict__,
+        "coverage_test": class_coverage(model, real_test, n_classes).__dict__,
+        "note": "classifier-FID uses the project's own classifier features, NOT Inception: "
+        "not comparable with published FIDs",
+        "figures": write_figures(gan, model, folder.figures),
+    }
     report["seconds"] = round(time.perf_counter() - started, 1)
     out = folder.write_report(report, "gan_report.json", options.report)
-    print(table([[cfg.data.dataset, gan.meta.get("step"), n, report["classifier_fid_generated_vs_test"],
-                  report["classifier_fid_train_vs_test_floor"], coverage.covered, coverage.entropy_ratio,
-                  coverage.mean_confidence]],
-                ["data", "step", "n", "cFID gen-test", "cFID floor", "classes>=2%", "entropy/log10", "mean conf"]))
+    print(
+        table(
+            [
+                [
+                    cfg.data.dataset,
+                    gan.meta.get("step"),
+                    n,
+                    report["classifier_fid_generated_vs_test"],
+                    report["classifier_fid_train_vs_test_floor"],
+                    coverage.covered,
+                    coverage.entropy_ratio,
+                    coverage.mean_confidence,
+                ]
+            ],
+            ["data", "step", "n", "cFID gen-test", "cFID floor", "classes>=2%", "entropy/log10", "mean conf"],
+        )
+    )
     print("class shares of samples:", coverage.shares)
     print(f"report: {out}")
     return report
@@ -79,8 +105,12 @@ def write_figures(gan: Gan, classifier, out_dir: Path) -> dict:
     samples = save_grid(gan.sample(100, gan.config.evaluate.seed), out_dir / "samples_10x10.png", nrow=10)
     interp = interpolation_panel(generator, z_dim, out_dir / "interpolation.png")
     arith = arithmetic_panel(generator, classifier, z_dim, out_dir / "arithmetic.png")
-    return {"samples": str(samples), "interpolation": str(interp), "arithmetic": str(arith["path"]),
-            "arithmetic_groups": arith["groups"]}
+    return {
+        "samples": str(samples),
+        "interpolation": str(interp),
+        "arithmetic": str(arith["path"]),
+        "arithmetic_groups": arith["groups"],
+    }
 
 
 TASK = Task("gan", GanConfig, load_train_images, train, evaluate, "MLP GAN and DCGAN on MNIST / CIFAR-10")

@@ -33,7 +33,7 @@ def train(cfg: RBMTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     folder = RunFolder(cfg.run.dir).start(cfg)
     mean, std = standardiser(data.train, cfg.model.visible)
     train_x = torch.from_numpy((data.train - mean) / std)
-    monitor = torch.from_numpy((data.test[:cfg.data.monitor_size] - mean) / std)
+    monitor = torch.from_numpy((data.test[: cfg.data.monitor_size] - mean) / std)
     torch.manual_seed(cfg.train.seed)
     rbm = RBM(train_x.shape[1], cfg.model.n_hidden, cfg.model.visible)
     logbook = Logbook(folder.path)
@@ -52,8 +52,9 @@ def train(cfg: RBMTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
 
     train_rbm(rbm, train_x, cfg.train, on_epoch)
     logbook.plot()
-    meta = RunFolder.meta(cfg, image_shape=list(data.image_shape),
-                          train_seconds=round(time.perf_counter() - started, 1))
+    meta = RunFolder.meta(
+        cfg, image_shape=list(data.image_shape), train_seconds=round(time.perf_counter() - started, 1)
+    )
     extra = {"mean": torch.from_numpy(mean), "std": torch.from_numpy(std)}
     save_checkpoint(folder.best, Checkpoint(meta, rbm.state_dict(), extra=extra))
     return folder.path
@@ -68,16 +69,22 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
         recon = float(trained.rbm.reconstruction_error(trained.standardise(data.test)))
     started = time.perf_counter()
     lg = cfg.logistic
-    report: dict[str, Any] = {"checkpoint": str(path), "dataset": cfg.data.dataset, "n_hidden": cfg.model.n_hidden,
-                              "visible": cfg.model.visible, "train_examples": len(data.train),
-                              "test_examples": len(data.test), "test_reconstruction_error": recon,
-                              "train_seconds": trained.meta.get("train_seconds"),
-                              "rbm_features_accuracy": logistic_accuracy(feats[0], data.train_labels, feats[1],
-                                                                         data.test_labels, lg.C, lg)}
+    report: dict[str, Any] = {
+        "checkpoint": str(path),
+        "dataset": cfg.data.dataset,
+        "n_hidden": cfg.model.n_hidden,
+        "visible": cfg.model.visible,
+        "train_examples": len(data.train),
+        "test_examples": len(data.test),
+        "test_reconstruction_error": recon,
+        "train_seconds": trained.meta.get("train_seconds"),
+        "rbm_features_accuracy": logistic_accuracy(feats[0], data.train_labels, feats[1], data.test_labels, lg.C, lg),
+    }
     rows = [["RBM features + logistic", report["rbm_features_accuracy"]]]
     if lg.raw_baseline:
-        report["raw_pixels_accuracy"] = logistic_accuracy(data.train, data.train_labels, data.test,
-                                                          data.test_labels, lg.raw_C, lg)
+        report["raw_pixels_accuracy"] = logistic_accuracy(
+            data.train, data.train_labels, data.test, data.test_labels, lg.raw_C, lg
+        )
         rows.append(["raw pixels + logistic", report["raw_pixels_accuracy"]])
     report["logistic_seconds"] = round(time.perf_counter() - started, 1)
     out = RunFolder.of(path).write_report(report, "evaluation.json", options.report)
@@ -86,5 +93,11 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     return report
 
 
-TASK = Task("rbm", RBMTaskConfig, load_features, train, evaluate,
-            "Bernoulli / Gaussian RBMs trained by CD-k or PCD; hidden features + logistic regression")
+TASK = Task(
+    "rbm",
+    RBMTaskConfig,
+    load_features,
+    train,
+    evaluate,
+    "Bernoulli / Gaussian RBMs trained by CD-k or PCD; hidden features + logistic regression",
+)

@@ -42,8 +42,14 @@ from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, Tra
 from pipeline.training.trainer import Trainer
 
 
-def train_encoder(cfg: TextToImageConfig, data: dict[str, PairSplit], vocab: Vocabulary, runtime: Runtime,
-                  run_dir: Path, restart: bool) -> JointEmbedding:
+def train_encoder(
+    cfg: TextToImageConfig,
+    data: dict[str, PairSplit],
+    vocab: Vocabulary,
+    runtime: Runtime,
+    run_dir: Path,
+    restart: bool,
+) -> JointEmbedding:
     """Stage 1: the joint embedding, selected by caption retrieval recall@1 (1 of 100) on dev."""
     model = JointEmbedding(**cfg.encoder.args(len(vocab)))
     dev = data["dev"]
@@ -51,14 +57,27 @@ def train_encoder(cfg: TextToImageConfig, data: dict[str, PairSplit], vocab: Voc
     dev_images = to_unit_float(dev.images[dev.image_of[dev_idx]])
 
     def validate(joint) -> dict[str, float]:
-        scores = match_scores(embed_images(joint.image, dev_images.to(runtime.device)),
-                              embed_texts(joint.text, dev.tokens[dev_idx].to(runtime.device)))
+        scores = match_scores(
+            embed_images(joint.image, dev_images.to(runtime.device)),
+            embed_texts(joint.text, dev.tokens[dev_idx].to(runtime.device)),
+        )
         return {"recall_at_1": scores["recall_at_1"], "auc": scores["auc"]}
 
     meta = {"task": "text_encoder", "encoder": cfg.encoder.args(len(vocab)), "vocab": vocab.to_json()}
     train = cfg.encoder.train
-    trainer = Trainer(train, runtime, model, contrastive_loss, PairBatches(data["train"], train.batch_size, train.seed),
-                      validate, run_dir, meta, score_name="recall_at_1", unit="pair", perplexity=False)
+    trainer = Trainer(
+        train,
+        runtime,
+        model,
+        contrastive_loss,
+        PairBatches(data["train"], train.batch_size, train.seed),
+        validate,
+        run_dir,
+        meta,
+        score_name="recall_at_1",
+        unit="pair",
+        perplexity=False,
+    )
     trainer.fit(resume=not restart)
     model.load_state_dict(load_checkpoint(trainer.best_path).model)
     return model.eval()
@@ -77,17 +96,36 @@ def train(cfg: TextToImageConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Pat
     rows = cfg.train.sample_count // len(grid)
     fixed = stats(embed_texts(joint.text, test.tokens[grid].to(runtime.device)).cpu()).repeat_interleave(rows, 0)
     margs = player_args(cfg)
-    meta = RunFolder.meta(cfg, model=margs, vocab=vocab.to_json(), encoder=cfg.encoder.args(len(vocab)),
-                          grid_captions=[test.captions[i] for i in grid])
-    extra = {"text_encoder": joint.text.state_dict(), "image_encoder": joint.image.state_dict(),
-             "condition_mean": stats.mean, "condition_std": stats.std}
+    meta = RunFolder.meta(
+        cfg,
+        model=margs,
+        vocab=vocab.to_json(),
+        encoder=cfg.encoder.args(len(vocab)),
+        grid_captions=[test.captions[i] for i in grid],
+    )
+    extra = {
+        "text_encoder": joint.text.state_dict(),
+        "image_encoder": joint.image.state_dict(),
+        "condition_mean": stats.mean,
+        "condition_std": stats.std,
+    }
 
     def fetch(idx: torch.Tensor):
         return to_unit_float(train_split.images[train_split.image_of[idx]]) * 2 - 1, text_emb[idx]
 
     generator, discriminator = build_players(margs)
-    GanTrainer(cfg.train, runtime, GanPlayers(generator, discriminator), fetch, len(text_emb), folder.path, meta,
-               cfg.model.z_dim, fixed_condition=fixed, extra=extra).fit(resume=not options.restart)
+    GanTrainer(
+        cfg.train,
+        runtime,
+        GanPlayers(generator, discriminator),
+        fetch,
+        len(text_emb),
+        folder.path,
+        meta,
+        cfg.model.z_dim,
+        fixed_condition=fixed,
+        extra=extra,
+    ).fit(resume=not options.restart)
     return folder.path
 
 
@@ -105,16 +143,32 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     images = model.generate(model.embed(grid_caps).repeat_interleave(8, 0), z_row.repeat(len(grid_caps), 1))
     folder = RunFolder.of(path)
     figure = captioned_grid(images, grid_caps, folder.figures / "test_captions_grid.png")
-    report = {"checkpoint": str(path), "step": model.meta.get("step"), "n_captions": n,
-              "match_scores": scores, "grid": str(figure), "grid_captions": grid_caps,
-              "note": "scores use the image side of the project's own joint embedding (trained on real "
-                      "images only); chance: auc 0.5, recall_at_1 0.01"}
+    report = {
+        "checkpoint": str(path),
+        "step": model.meta.get("step"),
+        "n_captions": n,
+        "match_scores": scores,
+        "grid": str(figure),
+        "grid_captions": grid_caps,
+        "note": "scores use the image side of the project's own joint embedding (trained on real "
+        "images only); chance: auc 0.5, recall_at_1 0.01",
+    }
     out = folder.write_report(report, "text_to_image_report.json", options.report)
-    print(table([[k, v["auc"], v["recall_at_1"], v["chance_recall_at_1"]] for k, v in scores.items()],
-                ["images", "AUC match>random", "R@1 (of 100)", "chance R@1"]))
+    print(
+        table(
+            [[k, v["auc"], v["recall_at_1"], v["chance_recall_at_1"]] for k, v in scores.items()],
+            ["images", "AUC match>random", "R@1 (of 100)", "chance R@1"],
+        )
+    )
     print(f"grid: {figure}\nreport: {out}")
     return report
 
 
-TASK = Task("text_to_image", TextToImageConfig, load_caption_pairs, train, evaluate,
-            "GAN-CLS text-to-image on Flickr8k 64x64 with the project's own sentence encoder")
+TASK = Task(
+    "text_to_image",
+    TextToImageConfig,
+    load_caption_pairs,
+    train,
+    evaluate,
+    "GAN-CLS text-to-image on Flickr8k 64x64 with the project's own sentence encoder",
+)

@@ -23,7 +23,6 @@ from pipeline.training.trainer import fit_run, train_runtime
 TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 
 
-
 def train(cfg: TranslationConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     data = prepare_translation(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
@@ -37,19 +36,33 @@ def train(cfg: TranslationConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Pat
         valid.src, refs = valid.src[: cfg.train.valid_limit], refs[: cfg.train.valid_limit]
 
     def validate(model) -> dict[str, float]:
-        translator = Translator(model, data.src_model, data.tgt_model, cfg.data.src_lang, cfg.data.tgt_lang,
-                                cfg.search, runtime)
+        translator = Translator(
+            model, data.src_model, data.tgt_model, cfg.data.src_lang, cfg.data.tgt_lang, cfg.search, runtime
+        )
         hyps = [translator.detokenize(h[0].tokens) for h in translator.translate_ids(valid.src, beam_size=1)]
         return {"bleu": round(bleu(hyps, refs)[0], 2)}
 
-    meta = {"src_subwords": data.src_model.to_json(), "tgt_subwords": data.tgt_model.to_json(),
-            "data_fingerprint": data.ids.fingerprint}
-    return fit_run(cfg, runtime, model, lambda m, b: label_smoothed_loss(m, b, cfg.train.label_smoothing),
-                   batches, validate, meta, options.restart, score_name="bleu")
+    meta = {
+        "src_subwords": data.src_model.to_json(),
+        "tgt_subwords": data.tgt_model.to_json(),
+        "data_fingerprint": data.ids.fingerprint,
+    }
+    return fit_run(
+        cfg,
+        runtime,
+        model,
+        lambda m, b: label_smoothed_loss(m, b, cfg.train.label_smoothing),
+        batches,
+        validate,
+        meta,
+        options.restart,
+        score_name="bleu",
+    )
 
 
-def score_split(translator: Translator, data_cfg: TranslationDataConfig, split: str, beam: int,
-                options: EvalOptions) -> dict:
+def score_split(
+    translator: Translator, data_cfg: TranslationDataConfig, split: str, beam: int, options: EvalOptions
+) -> dict:
     sources = multi30k.read_split(split, data_cfg.src_lang, data_cfg.root)[: options.limit]
     refs = multi30k.read_split(split, data_cfg.tgt_lang, data_cfg.root)[: options.limit]
     started = time.perf_counter()
@@ -59,9 +72,13 @@ def score_split(translator: Translator, data_cfg: TranslationDataConfig, split: 
         hyps = [t.text for t in translator.translate(sources, beam_size=beam)]
     seconds = time.perf_counter() - started
     scores = translation_scores(hyps, refs, data_cfg.tgt_lang)
-    return {**scores, "sentences": len(hyps), "decode_seconds": round(seconds, 2),
-            "samples": [{"source": s, "reference": r, "hypothesis": h} for s, r, h in
-                        list(zip(sources, refs, hyps))[:5]], "hypotheses": hyps}
+    return {
+        **scores,
+        "sentences": len(hyps),
+        "decode_seconds": round(seconds, 2),
+        "samples": [{"source": s, "reference": r, "hypothesis": h} for s, r, h in list(zip(sources, refs, hyps))[:5]],
+        "hypotheses": hyps,
+    }
 
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
@@ -70,19 +87,38 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     cfg: TranslationConfig = translator.config
     splits = options.splits or ["val", *TEST_SPLITS]
     beams = options.beam_size or [1, cfg.search.beam_size]
-    report = {"task": "translation", "checkpoint": str(checkpoint), "pair": translator.pair,
-              "train_step": translator.meta.get("step"), "valid_scores": translator.meta.get("scores"),
-              "engine": options.engine, "quantize": translator.quantized, "splits": {}}
-    grid = score_grid(splits, beams, lambda split, beam: score_split(translator, cfg.data, split, beam, options),
-                      lambda r: [r["sentences"], r["bleu"], r["chrf"], r["ter"], r["tok_lc_bleu"], r["decode_seconds"]])
+    report = {
+        "task": "translation",
+        "checkpoint": str(checkpoint),
+        "pair": translator.pair,
+        "train_step": translator.meta.get("step"),
+        "valid_scores": translator.meta.get("scores"),
+        "engine": options.engine,
+        "quantize": translator.quantized,
+        "splits": {},
+    }
+    grid = score_grid(
+        splits,
+        beams,
+        lambda split, beam: score_split(translator, cfg.data, split, beam, options),
+        lambda r: [r["sentences"], r["bleu"], r["chrf"], r["ter"], r["tok_lc_bleu"], r["decode_seconds"]],
+    )
     report["splits"] = grid.results
     out = RunFolder.of(checkpoint).write_report(report, f"report-{options.engine}.json", options.report)
     samples = grid.first["samples"][:3]
-    notes = [f"\nsacreBLEU: {grid.first['signatures']['bleu']}",
-             *(f"\nSRC  {s['source']}\nREF  {s['reference']}\nHYP  {s['hypothesis']}" for s in samples)]
+    notes = [
+        f"\nsacreBLEU: {grid.first['signatures']['bleu']}",
+        *(f"\nSRC  {s['source']}\nREF  {s['reference']}\nHYP  {s['hypothesis']}" for s in samples),
+    ]
     print_grid(grid, ["sents", "BLEU", "chrF", "TER", "tok-lc BLEU", "seconds"], notes, out)
     return report
 
 
-TASK = Task("translation", TranslationConfig, prepare_translation, train, evaluate,
-            "LSTM encoder-decoder with attention on Multi30k")
+TASK = Task(
+    "translation",
+    TranslationConfig,
+    prepare_translation,
+    train,
+    evaluate,
+    "LSTM encoder-decoder with attention on Multi30k",
+)

@@ -47,15 +47,18 @@ class LoopConfig(Config):
 class TrainConfig(LoopConfig):
     """The ``train:`` section of the supervised training loop (:class:`Trainer`)."""
 
-    precision: PrecisionName = Field("auto", description="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, "
-                                     "bf16 or fp16")
+    precision: PrecisionName = Field(
+        "auto", description="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16"
+    )
     optimizer: Literal["adam", "adamw"] = Field("adam", description="adam, or adamw (decoupled weight decay)")
     weight_decay: float = Field(0.0, description="L2 (adam) or decoupled (adamw) weight decay")
-    schedule: ScheduleName = Field("constant", description="after warm-up: constant, inverse_sqrt or cosine "
-                                   "(cosine needs max_steps)")
+    schedule: ScheduleName = Field(
+        "constant", description="after warm-up: constant, inverse_sqrt or cosine (cosine needs max_steps)"
+    )
     warmup_steps: int = Field(0, description="linear learning-rate warm-up steps")
-    plateau_factor: float = Field(0.5, description="multiply the learning rate by this when the validation "
-                                  "score does not improve")
+    plateau_factor: float = Field(
+        0.5, description="multiply the learning rate by this when the validation score does not improve"
+    )
     plateau_patience: int = Field(1, description="... after this many validations without improvement")
     min_lr_scale: float = Field(0.01, description="the plateau decay never goes below lr * this")
     clip_grad_norm: float | None = Field(1.0, description="gradient-norm clipping (null: off)")
@@ -68,8 +71,7 @@ class SequenceTrainConfig(TrainConfig):
     """:class:`TrainConfig` of the tasks that generate sequences (translation, captioning)."""
 
     label_smoothing: float = Field(0.0, description="label-smoothing epsilon of the cross-entropy")
-    valid_limit: int | None = Field(None, description="validate on the first N validation examples only "
-                                    "(null: all)")
+    valid_limit: int | None = Field(None, description="validate on the first N validation examples only (null: all)")
 
 
 class Batch(Protocol):
@@ -101,11 +103,22 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, runtime: Runtime, model: torch.nn.Module,
-                 loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
-                 validate: Callable[[torch.nn.Module], dict[str, float]] | None, run_dir: Path,
-                 meta: dict[str, Any], score_name: str = "score", higher_is_better: bool = True,
-                 on_step: Callable[[int], None] | None = None, unit: str = "tok", perplexity: bool = True):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        runtime: Runtime,
+        model: torch.nn.Module,
+        loss_fn: Callable[[torch.nn.Module, Any], LossOutput],
+        batches: BatchSource,
+        validate: Callable[[torch.nn.Module], dict[str, float]] | None,
+        run_dir: Path,
+        meta: dict[str, Any],
+        score_name: str = "score",
+        higher_is_better: bool = True,
+        on_step: Callable[[int], None] | None = None,
+        unit: str = "tok",
+        perplexity: bool = True,
+    ):
         """``unit`` names what ``LossOutput.n_tokens`` counts in the log line (tok, img); ``perplexity``
         logs exp(loss), which means something only for a per-token cross-entropy."""
         self.cfg, self.runtime, self.model = cfg, runtime, model.to(runtime.device)
@@ -120,7 +133,8 @@ class Trainer:
         self.optimizer = opt_cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         schedule = lr_multiplier(cfg.schedule, cfg.warmup_steps, cfg.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: schedule(step) * self.state.lr_scale)
+            self.optimizer, lambda step: schedule(step) * self.state.lr_scale
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_grad_scaler)
 
     # ---- checkpoints -------------------------------------------------------------
@@ -136,8 +150,13 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng}
+        return {
+            "state": asdict(self.state),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+        }
 
     def save_last(self) -> None:
         save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
@@ -156,8 +175,10 @@ class Trainer:
         if "cuda" in train["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(train["rng"]["cuda"])
         self.logbook.truncate_after(self.state.step)
-        log(f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
-            f"batch {self.state.batch_in_epoch})")
+        log(
+            f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
+            f"batch {self.state.batch_in_epoch})"
+        )
         return True
 
     # ---- loop --------------------------------------------------------------------
@@ -198,8 +219,10 @@ class Trainer:
                 row["ppl"] = math.exp(min(row.get("xent", row["loss"]), 50.0))
             self.logbook.write("train", step, epoch=self.state.epoch, **row)
             ppl = f" ppl {row['ppl']:.1f}" if self.perplexity else ""
-            log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
-                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}")
+            log(
+                f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
+                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}"
+            )
         if cfg.validate_every and step % cfg.validate_every == 0:
             self._validate()
         if step % cfg.checkpoint_every == 0:
@@ -231,11 +254,13 @@ class Trainer:
             scores = self.validate_fn(self.model)
         score = scores[self.score_name]
         better = state.best_score is None or (
-            score > state.best_score if self.higher_is_better else score < state.best_score)
+            score > state.best_score if self.higher_is_better else score < state.best_score
+        )
         if better:
             state.best_score, state.bad_validations = score, 0
-            save_checkpoint(self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step},
-                                                       self.model.state_dict()))
+            save_checkpoint(
+                self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step}, self.model.state_dict())
+            )
         else:
             state.bad_validations += 1
             if state.bad_validations % cfg.plateau_patience == 0:
@@ -252,23 +277,35 @@ def train_runtime(cfg: TrainConfig) -> Runtime:
     return resolve_runtime(cfg.device, cfg.precision, cfg.threads)
 
 
-def fit_run(cfg: TaskConfig, runtime: Runtime, model: torch.nn.Module,
-            loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
-            validate: Callable[[torch.nn.Module], dict[str, float]] | None, meta: dict[str, Any],
-            restart: bool = False, **trainer_args: Any) -> Path:
+def fit_run(
+    cfg: TaskConfig,
+    runtime: Runtime,
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Any], LossOutput],
+    batches: BatchSource,
+    validate: Callable[[torch.nn.Module], dict[str, float]] | None,
+    meta: dict[str, Any],
+    restart: bool = False,
+    **trainer_args: Any,
+) -> Path:
     """The run every supervised task trains: folder and config copy, then :class:`Trainer` on ``cfg.train``.
 
     ``meta`` holds what the task's checkpoints carry besides the task and its config (vocabularies, shapes).
     """
     folder = RunFolder(cfg.run.dir).start(cfg)
-    log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {runtime.device} "
-        f"({runtime.amp_dtype or 'fp32'})")
-    trainer = Trainer(cfg.train, runtime, model, loss_fn, batches, validate, folder.path,
-                      RunFolder.meta(cfg, **meta), **trainer_args)
+    log(
+        f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {runtime.device} "
+        f"({runtime.amp_dtype or 'fp32'})"
+    )
+    trainer = Trainer(
+        cfg.train, runtime, model, loss_fn, batches, validate, folder.path, RunFolder.meta(cfg, **meta), **trainer_args
+    )
     started = time.perf_counter()
     state = trainer.fit(resume=not restart)
-    log(f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
-        f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}")
+    log(
+        f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
+        f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}"
+    )
     return folder.path
 
 
@@ -290,7 +327,10 @@ class _Meter:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         tokens = max(self.tokens, 1)
         loss = self.loss_sum / tokens
-        row = {"loss": loss, "tokens_per_s": self.tokens / elapsed,
-               **{name: total / tokens for name, total in self.extras.items()}}
+        row = {
+            "loss": loss,
+            "tokens_per_s": self.tokens / elapsed,
+            **{name: total / tokens for name, total in self.extras.items()},
+        }
         self.__init__()
         return row

@@ -29,14 +29,16 @@ class SparsityConfig(Config):
     """The ``model.sparsity:`` section: a penalty on the code's activity (the sparse variant)."""
 
     kind: SparsityKind = Field("none", description="none, l1 (any code), or kl (logistic codes only)")
-    weight: float = Field(0.0, description="multiplier of the penalty added to the reconstruction loss (a squared "
-                          "error summed per image)")
+    weight: float = Field(
+        0.0, description="multiplier of the penalty added to the reconstruction loss (a squared error summed per image)"
+    )
     target: float = Field(0.05, description="rho, the desired mean activity of each code unit (kl)")
 
 
 class AutoencoderBase(Config):
-    code_size: int = Field(32, description="units in the code layer (bits, for binary codes); PCA is compared at "
-                           "this many components")
+    code_size: int = Field(
+        32, description="units in the code layer (bits, for binary codes); PCA is compared at this many components"
+    )
     sparsity: SparsityConfig = Field(SparsityConfig(), description="sparsity penalty on the code")
 
     @model_validator(mode="after")
@@ -49,26 +51,36 @@ class AutoencoderBase(Config):
 class LinearAutoencoderConfig(AutoencoderBase):
     """``kind: linear``: PCA as a network, a tied linear encoder/decoder on centred pixels."""
 
-    kind: Literal["linear"] = Field("linear", description="linear (PCA as a network), deep (fully connected), "
-                                    "conv, or resnet (the captioner's CNN as encoder)")
+    kind: Literal["linear"] = Field(
+        "linear",
+        description="linear (PCA as a network), deep (fully connected), "
+        "conv, or resnet (the captioner's CNN as encoder)",
+    )
 
 
 class NonlinearAutoencoderBase(AutoencoderBase):
-    code: CodeKind = Field("linear", description="code units: linear, sigmoid, or binary (noisy logistic in "
-                           "training, 0/1 at test)")
+    code: CodeKind = Field(
+        "linear", description="code units: linear, sigmoid, or binary (noisy logistic in training, 0/1 at test)"
+    )
     noise_std: float = Field(0.0, description="std of the Gaussian noise added before the code logistic (binary)")
-    input_norm: Literal["none", "contrast"] = Field("none", description="contrast: the encoder sees each image minus "
-                                                    "its mean over its std; the target stays the raw image")
+    input_norm: Literal["none", "contrast"] = Field(
+        "none",
+        description="contrast: the encoder sees each image minus its mean over its std; the target stays the raw image",
+    )
     output: Literal["sigmoid", "linear"] = Field("sigmoid", description="activation of the reconstruction")
     shortcut: Literal["none", "pca", "pca_fixed"] = Field(
-        "none", description="pca: linear paths beside the nonlinear ones, initialised to closed-form PCA, the "
-        "nonlinear paths starting at zero; pca_fixed: the linear paths stay PCA (see PCAShortcutAutoencoder)")
+        "none",
+        description="pca: linear paths beside the nonlinear ones, initialised to closed-form PCA, the "
+        "nonlinear paths starting at zero; pca_fixed: the linear paths stay PCA (see PCAShortcutAutoencoder)",
+    )
 
     @model_validator(mode="after")
     def _shortcut_is_linear(self) -> NonlinearAutoencoderBase:
         if self.shortcut != "none" and (self.code != "linear" or self.output != "linear" or self.input_norm != "none"):
-            raise ValueError("shortcut=pca(_fixed) needs code: linear, output: linear and input_norm: none (PCA's "
-                             "code and reconstruction are linear in the raw pixels)")
+            raise ValueError(
+                "shortcut=pca(_fixed) needs code: linear, output: linear and input_norm: none (PCA's "
+                "code and reconstruction are linear in the raw pixels)"
+            )
         return self
 
 
@@ -84,8 +96,9 @@ class ConvAutoencoderConfig(NonlinearAutoencoderBase):
     """``kind: conv``: stride-2 4×4 convolutions, a linear code, transposed convolutions back."""
 
     kind: Literal["conv"] = default(LinearAutoencoderConfig, "kind", "conv")
-    channels: list[int] = Field([32, 64], description="channels of the stride-2 conv layers (resnet: widths of "
-                                "the CNN's stages)")
+    channels: list[int] = Field(
+        [32, 64], description="channels of the stride-2 conv layers (resnet: widths of the CNN's stages)"
+    )
 
 
 class ResNetAutoencoderConfig(ConvAutoencoderConfig):
@@ -94,8 +107,14 @@ class ResNetAutoencoderConfig(ConvAutoencoderConfig):
     kind: Literal["resnet"] = default(LinearAutoencoderConfig, "kind", "resnet")  # type: ignore[assignment]
 
 
-AutoencoderConfig = variants(LinearAutoencoderConfig, DeepAutoencoderConfig, ConvAutoencoderConfig,
-                             ResNetAutoencoderConfig, key="kind", default="deep")
+AutoencoderConfig = variants(
+    LinearAutoencoderConfig,
+    DeepAutoencoderConfig,
+    ConvAutoencoderConfig,
+    ResNetAutoencoderConfig,
+    key="kind",
+    default="deep",
+)
 
 
 def _output_activation(name: str) -> nn.Module:
@@ -122,9 +141,17 @@ def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
 class DeepAutoencoder(nn.Module):
     """input → hidden… → code → …hidden → logistic output, on flattened images in [0, 1]."""
 
-    def __init__(self, input_shape: tuple[int, ...], code_size: int, hidden: list[int],
-                 activation: Activation = "relu", code: CodeKind = "linear", noise_std: float = 0.0,
-                 input_norm: str = "none", output: str = "sigmoid"):
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        code_size: int,
+        hidden: list[int],
+        activation: Activation = "relu",
+        code: CodeKind = "linear",
+        noise_std: float = 0.0,
+        input_norm: str = "none",
+        output: str = "sigmoid",
+    ):
         super().__init__()
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
         sizes = [int(torch.tensor(input_shape).prod()), *hidden, code_size]
@@ -159,9 +186,16 @@ class ConvAutoencoder(nn.Module):
     initialised from a trained autoencoder.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
-                 output: str = "sigmoid"):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        code_size: int,
+        channels: list[int],
+        code: CodeKind = "linear",
+        noise_std: float = 0.0,
+        input_norm: str = "none",
+        output: str = "sigmoid",
+    ):
         super().__init__()
         in_channels, height, width = input_shape
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
@@ -212,15 +246,23 @@ class ResNetAutoencoder(ConvAutoencoder):
     config copies (with the same widths, one block per stage, stem stride 1 and no stem pool).
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
-                 output: str = "sigmoid"):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        code_size: int,
+        channels: list[int],
+        code: CodeKind = "linear",
+        noise_std: float = 0.0,
+        input_norm: str = "none",
+        output: str = "sigmoid",
+    ):
         # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
         super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm, output)
         if input_shape[0] != 3:
             raise ValueError("the resnet encoder takes colour images (3 channels)")
-        self.encoder = CompactResNet(ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels),
-                                                        stem_stride=1, stem_pool=False))
+        self.encoder = CompactResNet(
+            ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels), stem_stride=1, stem_pool=False)
+        )
         del self.features  # replaced by the residual encoder
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
@@ -284,12 +326,14 @@ def build_autoencoder(cfg: AutoencoderBase, input_shape: tuple[int, ...]) -> nn.
     if isinstance(cfg, LinearAutoencoderConfig):
         return LinearAutoencoder(int(torch.tensor(input_shape).prod()), cfg.code_size)
     if isinstance(cfg, DeepAutoencoderConfig):
-        model = DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std,
-                                cfg.input_norm, cfg.output)
+        model = DeepAutoencoder(
+            input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output
+        )
     else:
         kind = ResNetAutoencoder if isinstance(cfg, ResNetAutoencoderConfig) else ConvAutoencoder
         model = kind(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output)
     if cfg.shortcut != "none":
-        return PCAShortcutAutoencoder(model, int(torch.tensor(input_shape).prod()), cfg.code_size,
-                                      trainable=cfg.shortcut == "pca")
+        return PCAShortcutAutoencoder(
+            model, int(torch.tensor(input_shape).prod()), cfg.code_size, trainable=cfg.shortcut == "pca"
+        )
     return model

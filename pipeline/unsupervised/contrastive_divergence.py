@@ -24,8 +24,9 @@ class CDConfig(Config):
     lr: float = Field(0.05, description="learning rate (Gaussian visibles want ~10x smaller)")
     momentum: float = Field(0.5, description="momentum of the parameter velocities at first...")
     final_momentum: float = Field(0.9, description="... and from momentum_switch_epoch on")
-    momentum_switch_epoch: int = Field(5, description="epoch at which the momentum switches (Hinton's guide: 0.5 "
-                                       "at first, 0.9 once learning settles)")
+    momentum_switch_epoch: int = Field(
+        5, description="epoch at which the momentum switches (Hinton's guide: 0.5 at first, 0.9 once learning settles)"
+    )
     weight_decay: float = Field(2e-4, description="L2 penalty on W")
     cd_k: int = Field(1, description="Gibbs steps per negative phase")
     persistent: bool = Field(False, description="PCD (Tieleman 2008): keep the fantasy chains across updates")
@@ -69,8 +70,7 @@ class ContrastiveDivergence:
             param.add_(velocity)  # ascent on the log-likelihood
 
 
-def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig,
-              on_epoch: Callable[[int, RBM], None] | None = None) -> RBM:
+def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig, on_epoch: Callable[[int, RBM], None] | None = None) -> RBM:
     """Train ``rbm`` on ``data`` (N, V) for ``cfg.epochs`` epochs; ``on_epoch(epoch, rbm)`` monitors."""
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -79,7 +79,7 @@ def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig,
         momentum = cfg.momentum if epoch < cfg.momentum_switch_epoch else cfg.final_momentum
         order = torch.randperm(len(data), generator=generator)
         for start in range(0, len(data), cfg.batch_size):
-            learner.step(data[order[start:start + cfg.batch_size]].to(rbm.weight.device), momentum)
+            learner.step(data[order[start : start + cfg.batch_size]].to(rbm.weight.device), momentum)
         if on_epoch is not None:
             on_epoch(epoch, rbm)
     return rbm

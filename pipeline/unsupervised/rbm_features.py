@@ -33,8 +33,9 @@ class DigitsDataConfig(Config):
     dataset: Literal["digits"] = Field("digits", description="digits (scikit-learn's 8×8) or mnist")
     nudge: bool = Field(True, description="add the 1-pixel shifts in 4 directions of scikit-learn's example (5× data)")
     test_size: float = Field(0.2, description="held-out fraction, split with random_state=0")
-    monitor_size: int = Field(1000, description="held-out examples for the per-epoch reconstruction error and "
-                              "pseudo-likelihood")
+    monitor_size: int = Field(
+        1000, description="held-out examples for the per-epoch reconstruction error and pseudo-likelihood"
+    )
 
 
 class MNISTDataConfig(Config):
@@ -53,8 +54,9 @@ class RBMModelConfig(Config):
     """The ``model:`` section: one RBM."""
 
     n_hidden: int = Field(100, description="hidden units = feature dimension")
-    visible: VisibleKind = Field("bernoulli", description="bernoulli (intensities as probabilities) or gaussian "
-                                 "(standardised pixels)")
+    visible: VisibleKind = Field(
+        "bernoulli", description="bernoulli (intensities as probabilities) or gaussian (standardised pixels)"
+    )
 
 
 class LogisticConfig(Config):
@@ -69,8 +71,14 @@ class LogisticConfig(Config):
 
 
 RBMTaskConfig = task_config(
-    "rbm", "An RBM trained by CD-k or PCD, scored by logistic regression on its hidden probabilities.",
-    data=(RBMDataConfig, DigitsDataConfig()), model=RBMModelConfig, train=CDConfig, logistic=LogisticConfig)
+    "rbm",
+    "An RBM trained by CD-k or PCD, scored by logistic regression on its hidden probabilities.",
+    data=(RBMDataConfig, DigitsDataConfig()),
+    model=RBMModelConfig,
+    train=CDConfig,
+    logistic=LogisticConfig,
+)
+
 
 @dataclass
 class FeatureData:
@@ -103,7 +111,7 @@ def load_features(data: DigitsDataConfig | MNISTDataConfig, stages_dir: str, for
         train, train_y = load_mnist("train", data.root, stages_dir)
         test, test_y = load_mnist("test", data.root, stages_dir)
         if data.train_limit:
-            train, train_y = train[:data.train_limit], train_y[:data.train_limit]
+            train, train_y = train[: data.train_limit], train_y[: data.train_limit]
         return FeatureData(_flat(train), train_y, _flat(test), test_y, (28, 28))
     images, labels = load_digits()
     images = images.astype(np.float32)
@@ -121,8 +129,9 @@ def standardiser(train: np.ndarray, visible: VisibleKind) -> tuple[np.ndarray, n
     return train.mean(0), train.std(0) + 0.1  # +0.1 keeps near-constant border pixels from blowing up
 
 
-def logistic_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                      C: float, cfg: LogisticConfig) -> float:
+def logistic_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, C: float, cfg: LogisticConfig
+) -> float:
     clf = LogisticRegression(C=C, max_iter=cfg.max_iter, solver=cfg.solver, tol=cfg.tol)
     clf.fit(train_x, train_y)
     return float((clf.predict(test_x) == test_y).mean())

@@ -33,8 +33,9 @@ SHOWN = 16  # retrieved items kept per query for the figures
 class RetrievalConfig(Config):
     """The ``retrieval:`` section: the benchmark protocol for binary codes on CIFAR-10 (class labels as relevance)."""
 
-    queries: int = Field(1000, description="random test images used as queries; the other 59,000 images are the "
-                         "database")
+    queries: int = Field(
+        1000, description="random test images used as queries; the other 59,000 images are the database"
+    )
     seed: int = Field(0, description="which queries")
     map_k: int = Field(1000, description="k of mAP@k")
     precision_k: list[int] = Field([10, 100, 1000], description="the k of each precision@k")
@@ -53,8 +54,9 @@ def load_benchmark(data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir
     test, test_labels = load_images(data.dataset, "test", data.root, stages_dir)
     images = torch.cat([train, test])
     labels = torch.cat([train_labels, test_labels]).numpy()
-    queries, database = query_split(len(images), retrieval.queries, retrieval.seed,
-                                    pool=np.arange(len(train), len(images)))
+    queries, database = query_split(
+        len(images), retrieval.queries, retrieval.seed, pool=np.arange(len(train), len(images))
+    )
     return Benchmark(images, labels, queries, database)
 
 
@@ -65,10 +67,12 @@ def score(bench: Benchmark, ranked: np.ndarray, retrieval: RetrievalConfig, ms_p
 
 def pixel_baseline(bench: Benchmark, data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir: str) -> dict:
     """Euclidean ranking on raw pixels, cached as a stage (scores, timing and the top items per query)."""
+
     def build(out: Path) -> dict:
         flat = bench.images.flatten(1).numpy()
-        result = timed(lambda: rank_euclidean(flat[bench.queries], flat[bench.database], retrieval.map_k),
-                       len(bench.queries))
+        result = timed(
+            lambda: rank_euclidean(flat[bench.queries], flat[bench.database], retrieval.map_k), len(bench.queries)
+        )
         scores = score(bench, result.ranked, retrieval, result.ms_per_query)
         np.save(out / "shown.npy", bench.database[result.ranked[:, :SHOWN]])
         write_json(out / "scores.json", scores)
@@ -79,15 +83,20 @@ def pixel_baseline(bench: Benchmark, data: ImageDataConfig, retrieval: Retrieval
     return {**json.loads((stage.path / "scores.json").read_text()), "shown": str(stage.path / "shown.npy")}
 
 
-def code_retrieval(model: torch.nn.Module, device: torch.device, bench: Benchmark,
-                   retrieval: RetrievalConfig, out_dir: Path) -> dict:
+def code_retrieval(
+    model: torch.nn.Module, device: torch.device, bench: Benchmark, retrieval: RetrievalConfig, out_dir: Path
+) -> dict:
     """Hamming ranking on the model's thresholded codes; the top items are saved for the figures."""
     pre = encode_pre(model, bench.images, device)  # (60000, bits)
     codes = pack_bits(to_bits(pre).numpy())  # (60000, bits/8)
-    result = timed(lambda: rank_hamming(codes[bench.queries], codes[bench.database], retrieval.map_k),
-                   len(bench.queries))
+    result = timed(
+        lambda: rank_hamming(codes[bench.queries], codes[bench.database], retrieval.map_k), len(bench.queries)
+    )
     shown = out_dir / "retrieval_shown.npy"
     np.save(shown, bench.database[result.ranked[:, :SHOWN]])
     np.save(out_dir / "retrieval_queries.npy", bench.queries)
-    return {**score(bench, result.ranked, retrieval, result.ms_per_query), "bits": int(pre.shape[1]),
-            "shown": str(shown)}
+    return {
+        **score(bench, result.ranked, retrieval, result.ms_per_query),
+        "bits": int(pre.shape[1]),
+        "shown": str(shown),
+    }

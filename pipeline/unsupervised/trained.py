@@ -31,14 +31,21 @@ CPU = torch.device("cpu")
 
 
 AutoencoderTaskConfig = task_config(
-    "autoencoder", "An autoencoder run on MNIST / CIFAR-10.", data=HeldOutImageDataConfig,
-    model=(AutoencoderConfig, DeepAutoencoderConfig()), train=TrainConfig, retrieval=RetrievalConfig)
+    "autoencoder",
+    "An autoencoder run on MNIST / CIFAR-10.",
+    data=HeldOutImageDataConfig,
+    model=(AutoencoderConfig, DeepAutoencoderConfig()),
+    train=TrainConfig,
+    retrieval=RetrievalConfig,
+)
+
 
 class DBNPretrainConfig(CDConfig):
     """The ``pretrain:`` section of a DBN run: how the autoencoder starts, and the learning rule of every RBM."""
 
-    init: Literal["dbn", "random"] = Field("dbn", description="dbn: the unrolled greedy RBM stack; random: "
-                                           "PyTorch's default initialisation (the baseline)")
+    init: Literal["dbn", "random"] = Field(
+        "dbn", description="dbn: the unrolled greedy RBM stack; random: PyTorch's default initialisation (the baseline)"
+    )
 
 
 def _logistic_everywhere(cfg) -> None:
@@ -47,9 +54,15 @@ def _logistic_everywhere(cfg) -> None:
 
 
 DBNTaskConfig = task_config(
-    "dbn", "A deep autoencoder pretrained as a stack of RBMs, or from random weights, then fine-tuned.",
-    data=HeldOutImageDataConfig, pretrain=DBNPretrainConfig, train=TrainConfig, check=_logistic_everywhere,
-    model=(DeepAutoencoderConfig, DeepAutoencoderConfig(activation="sigmoid", code="sigmoid")))
+    "dbn",
+    "A deep autoencoder pretrained as a stack of RBMs, or from random weights, then fine-tuned.",
+    data=HeldOutImageDataConfig,
+    pretrain=DBNPretrainConfig,
+    train=TrainConfig,
+    check=_logistic_everywhere,
+    model=(DeepAutoencoderConfig, DeepAutoencoderConfig(activation="sigmoid", code="sigmoid")),
+)
+
 
 @dataclass
 class Autoencoder:
@@ -72,14 +85,26 @@ class Autoencoder:
         return getattr(self.config.model, "code", "linear")
 
 
-def fit_reconstruction(cfg: AutoencoderTaskConfig | DBNTaskConfig, model: torch.nn.Module, splits: ImageSplits,
-                       meta: dict, restart: bool) -> Path:
+def fit_reconstruction(
+    cfg: AutoencoderTaskConfig | DBNTaskConfig, model: torch.nn.Module, splits: ImageSplits, meta: dict, restart: bool
+) -> Path:
     """Train ``model`` with the shared trainer; best checkpoint by validation reconstruction error."""
     runtime = train_runtime(cfg.train)
     batches = ShuffledTensorBatches([splits.train], cfg.train.batch_size, cfg.train.seed, ReconstructionBatch)
-    return fit_run(cfg, runtime, model, reconstruction_loss(cfg.model.sparsity), batches,
-                   lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)}, meta, restart,
-                   score_name="mse", higher_is_better=False, unit="img", perplexity=False)
+    return fit_run(
+        cfg,
+        runtime,
+        model,
+        reconstruction_loss(cfg.model.sparsity),
+        batches,
+        lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)},
+        meta,
+        restart,
+        score_name="mse",
+        higher_is_better=False,
+        unit="img",
+        perplexity=False,
+    )
 
 
 def reconstruction_report(autoencoder: Autoencoder, checkpoint: Path, limit: int | None = None) -> dict[str, Any]:
@@ -88,8 +113,13 @@ def reconstruction_report(autoencoder: Autoencoder, checkpoint: Path, limit: int
     splits = load_splits(cfg.data, cfg.run.stages)
     test = splits.test[:limit] if limit else splits.test
     started = time.perf_counter()
-    report: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": cfg.data.dataset, "model": cfg.model.to_dict(),
-                              "test_images": len(test), "test_mse": reconstruction_mse(model, test, CPU)}
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "dataset": cfg.data.dataset,
+        "model": cfg.model.to_dict(),
+        "test_images": len(test),
+        "test_mse": reconstruction_mse(model, test, CPU),
+    }
     report["pca_test_mse"] = pca_mse(pca_stage(cfg.data, splits.train, cfg.run.stages), cfg.model.code_size, test)
     report["beats_pca"] = report["test_mse"] < report["pca_test_mse"]
     if cfg.model.sparsity.kind != "none":
@@ -99,22 +129,38 @@ def reconstruction_report(autoencoder: Autoencoder, checkpoint: Path, limit: int
         report["retrieval"] = {
             "protocol": {**cfg.retrieval.to_dict(), "database": len(bench.database)},
             "codes": code_retrieval(model, CPU, bench, cfg.retrieval, RunFolder.of(checkpoint).path),
-            "pixels": pixel_baseline(bench, cfg.data, cfg.retrieval, cfg.run.stages)}
+            "pixels": pixel_baseline(bench, cfg.data, cfg.retrieval, cfg.run.stages),
+        }
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
 
 
 def show_reconstruction_report(report: dict[str, Any]) -> None:
     model = report["model"]
-    print(table([["autoencoder", model["kind"], model["code_size"], report["test_mse"]],
-                 ["PCA", "closed form", model["code_size"], report["pca_test_mse"]]],
-                ["model", "kind", "code size", "test MSE/pixel"]))
+    print(
+        table(
+            [
+                ["autoencoder", model["kind"], model["code_size"], report["test_mse"]],
+                ["PCA", "closed form", model["code_size"], report["pca_test_mse"]],
+            ],
+            ["model", "kind", "code size", "test MSE/pixel"],
+        )
+    )
     if "code_activity" in report:
         act = report["code_activity"]
-        print(f"code activity: mean {act['mean_activation']:.4f}, mean |c| {act['mean_abs']:.4f}, "
-              f"{100 * act['share_below_0.05']:.1f}% of units below 0.05")
+        print(
+            f"code activity: mean {act['mean_activation']:.4f}, mean |c| {act['mean_abs']:.4f}, "
+            f"{100 * act['share_below_0.05']:.1f}% of units below 0.05"
+        )
     if "retrieval" in report:
         ret = report["retrieval"]
         keys = [k for k in ret["codes"] if k not in ("shown", "bits")]
-        print(table([[f"{ret['codes']['bits']}-bit codes (Hamming)", *(ret["codes"][k] for k in keys)],
-                     ["pixels (Euclidean)", *(ret["pixels"][k] for k in keys)]], ["ranking", *keys]))
+        print(
+            table(
+                [
+                    [f"{ret['codes']['bits']}-bit codes (Hamming)", *(ret["codes"][k] for k in keys)],
+                    ["pixels (Euclidean)", *(ret["pixels"][k] for k in keys)],
+                ],
+                ["ranking", *keys],
+            )
+        )
