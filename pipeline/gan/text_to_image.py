@@ -12,12 +12,22 @@ from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config, default, task_config
-from pipeline.data.caption_pairs import CaptionPairsConfig, PairSplit, caption_tokens, first_captions, to_unit_float
+from pipeline.data.caption_pairs import (
+    CaptionPairsConfig,
+    PairBatches,
+    PairSplit,
+    caption_tokens,
+    first_captions,
+    to_unit_float,
+)
 from pipeline.data.vocabulary import Vocabulary
+from pipeline.device import Runtime
 from pipeline.gan.figures import to_unit
 from pipeline.gan.models import DCGanModelConfig, load_players
 from pipeline.gan.text_encoder import JointEmbedding, JointEmbeddingConfig, match_scores
 from pipeline.gan.training import GanTrainConfig
+from pipeline.losses import contrastive_loss
+from pipeline.training.trainer import Trainer
 
 
 class TextGanModelConfig(DCGanModelConfig):
@@ -160,3 +170,44 @@ class TextToImage:
             "real_test_images": match_scores(embed_images(self.image_encoder, real), text_emb),
             "generated_from_other_caption": match_scores(embed_images(self.image_encoder, shuffled), text_emb),
         }
+
+
+def train_joint_embedding(
+    cfg: TextToImageConfig,
+    data: dict[str, PairSplit],
+    vocab: Vocabulary,
+    runtime: Runtime,
+    run_dir: Path,
+    restart: bool,
+) -> JointEmbedding:
+    """Stage 1: the joint embedding, selected by caption retrieval recall@1 (1 of 100) on dev."""
+    model = JointEmbedding(**cfg.encoder.args(len(vocab)))
+    dev = data["dev"]
+    dev_idx = first_captions(dev, 1000)
+    dev_images = to_unit_float(dev.images[dev.image_of[dev_idx]])
+
+    def validate(joint) -> dict[str, float]:
+        scores = match_scores(
+            embed_images(joint.image, dev_images.to(runtime.device)),
+            embed_texts(joint.text, dev.tokens[dev_idx].to(runtime.device)),
+        )
+        return {"recall_at_1": scores["recall_at_1"], "auc": scores["auc"]}
+
+    meta = {"task": "text_encoder", "encoder": cfg.encoder.args(len(vocab)), "vocab": vocab.to_json()}
+    train = cfg.encoder.train
+    trainer = Trainer(
+        train,
+        runtime,
+        model,
+        contrastive_loss,
+        PairBatches(data["train"], train.batch_size, train.seed),
+        validate,
+        run_dir,
+        meta,
+        score_name="recall_at_1",
+        unit="pair",
+        perplexity=False,
+    )
+    trainer.fit(resume=not restart)
+    model.load_state_dict(load_checkpoint(trainer.best_path).model)
+    return model.eval()

@@ -57,13 +57,15 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
     m = cfg.model
     return fit_run(
         cfg,
-        runtime,
-        model,
-        lambda mdl, b: caption_loss(mdl, b, cfg.train.label_smoothing, m.attention_regularization, m.concept_loss),
-        batches,
-        validate,
         meta,
         options.restart,
+        runtime=runtime,
+        model=model,
+        loss_fn=lambda mdl, b: caption_loss(
+            mdl, b, cfg.train.label_smoothing, m.attention_regularization, m.concept_loss
+        ),
+        batches=batches,
+        validate=validate,
         score_name=cfg.train.valid_metric,
     )
 

@@ -34,13 +34,13 @@ def train(cfg: ClassifierConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
     meta = {"image_shape": list(shape), "classes": list(class_names(cfg.data.dataset)), "dataset": cfg.data.dataset}
     return fit_run(
         cfg,
-        runtime,
-        model,
-        classification_loss,
-        batches,
-        lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)},
         meta,
         options.restart,
+        runtime=runtime,
+        model=model,
+        loss_fn=classification_loss,
+        batches=batches,
+        validate=lambda mdl: {"accuracy": accuracy(mdl, valid_x, valid_y, runtime.device)},
         score_name="accuracy",
         unit="img",
         perplexity=False,

@@ -12,82 +12,34 @@ from pathlib import Path
 
 import torch
 
-from pipeline.checkpoint import load_checkpoint
 from pipeline.data.caption_pairs import (
-    PairBatches,
-    PairSplit,
     first_captions,
     grid_caption_indices,
     load_caption_pairs,
     to_unit_float,
 )
-from pipeline.data.vocabulary import Vocabulary
-from pipeline.device import Runtime, resolve_runtime
+from pipeline.device import resolve_runtime
 from pipeline.gan.figures import captioned_grid
 from pipeline.gan.models import build_players
-from pipeline.gan.text_encoder import JointEmbedding, match_scores
 from pipeline.gan.text_to_image import (
     ConditionStats,
     TextToImage,
     TextToImageConfig,
-    embed_images,
     embed_texts,
     player_args,
+    train_joint_embedding,
 )
 from pipeline.gan.training import GanPlayers, GanTrainer
-from pipeline.losses import contrastive_loss
 from pipeline.progress import table
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
-from pipeline.training.trainer import Trainer
-
-
-def train_encoder(
-    cfg: TextToImageConfig,
-    data: dict[str, PairSplit],
-    vocab: Vocabulary,
-    runtime: Runtime,
-    run_dir: Path,
-    restart: bool,
-) -> JointEmbedding:
-    """Stage 1: the joint embedding, selected by caption retrieval recall@1 (1 of 100) on dev."""
-    model = JointEmbedding(**cfg.encoder.args(len(vocab)))
-    dev = data["dev"]
-    dev_idx = first_captions(dev, 1000)
-    dev_images = to_unit_float(dev.images[dev.image_of[dev_idx]])
-
-    def validate(joint) -> dict[str, float]:
-        scores = match_scores(
-            embed_images(joint.image, dev_images.to(runtime.device)),
-            embed_texts(joint.text, dev.tokens[dev_idx].to(runtime.device)),
-        )
-        return {"recall_at_1": scores["recall_at_1"], "auc": scores["auc"]}
-
-    meta = {"task": "text_encoder", "encoder": cfg.encoder.args(len(vocab)), "vocab": vocab.to_json()}
-    train = cfg.encoder.train
-    trainer = Trainer(
-        train,
-        runtime,
-        model,
-        contrastive_loss,
-        PairBatches(data["train"], train.batch_size, train.seed),
-        validate,
-        run_dir,
-        meta,
-        score_name="recall_at_1",
-        unit="pair",
-        perplexity=False,
-    )
-    trainer.fit(resume=not restart)
-    model.load_state_dict(load_checkpoint(trainer.best_path).model)
-    return model.eval()
 
 
 def train(cfg: TextToImageConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     runtime = resolve_runtime(cfg.train.device, "fp32", cfg.train.threads)
     data, vocab = load_caption_pairs(cfg.data, cfg.run.stages, options.force)
     folder = RunFolder(cfg.run.dir).start(cfg)
-    joint = train_encoder(cfg, data, vocab, runtime, folder.path / "encoder", options.restart)
+    joint = train_joint_embedding(cfg, data, vocab, runtime, folder.path / "encoder", options.restart)
     train_split, test = data["train"], data["test"]
     joint_emb = embed_texts(joint.text, train_split.tokens.to(runtime.device)).cpu()  # frozen (M, E), unit norm
     stats = ConditionStats.fit(joint_emb)

@@ -49,13 +49,13 @@ def train(cfg: TranslationConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Pat
     }
     return fit_run(
         cfg,
-        runtime,
-        model,
-        lambda m, b: label_smoothed_loss(m, b, cfg.train.label_smoothing),
-        batches,
-        validate,
         meta,
         options.restart,
+        runtime=runtime,
+        model=model,
+        loss_fn=lambda m, b: label_smoothed_loss(m, b, cfg.train.label_smoothing),
+        batches=batches,
+        validate=validate,
         score_name="bleu",
     )
 

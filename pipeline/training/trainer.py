@@ -277,29 +277,16 @@ def train_runtime(cfg: TrainConfig) -> Runtime:
     return resolve_runtime(cfg.device, cfg.precision, cfg.threads)
 
 
-def fit_run(
-    cfg: TaskConfig,
-    runtime: Runtime,
-    model: torch.nn.Module,
-    loss_fn: Callable[[torch.nn.Module, Any], LossOutput],
-    batches: BatchSource,
-    validate: Callable[[torch.nn.Module], dict[str, float]] | None,
-    meta: dict[str, Any],
-    restart: bool = False,
-    **trainer_args: Any,
-) -> Path:
-    """The run every supervised task trains: folder and config copy, then :class:`Trainer` on ``cfg.train``.
+def fit_run(cfg: TaskConfig, meta: dict[str, Any], restart: bool = False, **trainer_args: Any) -> Path:
+    """The run every supervised task trains: folder and config copy, then :class:`Trainer` on ``cfg.train``
+    (``trainer_args``: the rest of its arguments, ``runtime``, ``model``, ``loss_fn``, ``batches``, ...).
 
     ``meta`` holds what the task's checkpoints carry besides the task and its config (vocabularies, shapes).
     """
     folder = RunFolder(cfg.run.dir).start(cfg)
-    log(
-        f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {runtime.device} "
-        f"({runtime.amp_dtype or 'fp32'})"
-    )
-    trainer = Trainer(
-        cfg.train, runtime, model, loss_fn, batches, validate, folder.path, RunFolder.meta(cfg, **meta), **trainer_args
-    )
+    trainer = Trainer(cfg.train, run_dir=folder.path, meta=RunFolder.meta(cfg, **meta), **trainer_args)
+    parameters = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+    log(f"model: {parameters:.2f}M parameters on {trainer.runtime.device} ({trainer.runtime.amp_dtype or 'fp32'})")
     started = time.perf_counter()
     state = trainer.fit(resume=not restart)
     log(

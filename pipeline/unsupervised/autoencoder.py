@@ -246,18 +246,11 @@ class ResNetAutoencoder(ConvAutoencoder):
     config copies (with the same widths, one block per stage, stem stride 1 and no stem pool).
     """
 
-    def __init__(
-        self,
-        input_shape: tuple[int, int, int],
-        code_size: int,
-        channels: list[int],
-        code: CodeKind = "linear",
-        noise_std: float = 0.0,
-        input_norm: str = "none",
-        output: str = "sigmoid",
-    ):
+    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int], *code_args):
+        """``channels``: the CNN's stage widths; ``code_args``: :class:`ConvAutoencoder`'s code, noise_std,
+        input_norm and output."""
         # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
-        super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm, output)
+        super().__init__(input_shape, code_size, channels[1:], *code_args)
         if input_shape[0] != 3:
             raise ValueError("the resnet encoder takes colour images (3 channels)")
         self.encoder = CompactResNet(

@@ -93,13 +93,13 @@ def fit_reconstruction(
     batches = ShuffledTensorBatches([splits.train], cfg.train.batch_size, cfg.train.seed, ReconstructionBatch)
     return fit_run(
         cfg,
-        runtime,
-        model,
-        reconstruction_loss(cfg.model.sparsity),
-        batches,
-        lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)},
         meta,
         restart,
+        runtime=runtime,
+        model=model,
+        loss_fn=reconstruction_loss(cfg.model.sparsity),
+        batches=batches,
+        validate=lambda mdl: {"mse": reconstruction_mse(mdl, splits.valid, runtime.device)},
         score_name="mse",
         higher_is_better=False,
         unit="img",
