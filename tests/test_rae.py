@@ -158,3 +158,22 @@ def test_task2_reader_rejects_unknown_split():
 
     with pytest.raises(PipelineError, match="splits: train, val, test_2016"):
         caption_path("test_2017", 1, "en")
+
+
+def test_checkpoint_rebuilds_the_same_model(tmp_path):
+    from pipeline.checkpoint import Checkpoint, save_checkpoint
+    from pipeline.tasks.rae import RAETaskConfig, load_rae
+
+    torch.manual_seed(0)
+    model = RecursiveAutoencoder(RAEConfig(), torch.randn(21, 8))
+    vocab = [f"w{i}" for i in range(20)]
+    save_checkpoint(
+        tmp_path / "best.pt",
+        Checkpoint({"task": "rae", "config": RAETaskConfig().to_dict(), "vocab": vocab}, model.state_dict()),
+    )
+    loaded, cfg, table = load_rae(tmp_path / "best.pt")
+    batch = collate_sentences(_toy_corpus(np.random.default_rng(2), 20))
+    with torch.no_grad():
+        expected, got = model(batch.words, batch.lengths), loaded(batch.words, batch.lengths)
+    assert torch.equal(expected.children, got.children) and torch.allclose(expected.root(), got.root())
+    assert table.vocab == vocab and table.ids(["w3", "unknown", "w0"]).tolist() == [4, 1]

@@ -18,7 +18,7 @@ from pipeline.tasks import Task
 from pipeline.training.trainer import LossOutput, TrainConfig
 from pipeline.unsupervised.rae import RAEConfig, RecursiveAutoencoder
 from pipeline.unsupervised.sentence_retrieval import RetrievalConfig
-from pipeline.unsupervised.word_vectors import CaptionCorpus, WordVectorConfig
+from pipeline.unsupervised.word_vectors import CaptionCorpus, WordVectorConfig, WordVectors
 
 
 class RAETaskConfig(Config):
@@ -44,6 +44,8 @@ def _loss(model: torch.nn.Module, batch) -> LossOutput:
 
 
 def train(cfg: RAETaskConfig, args: argparse.Namespace) -> Path:
+    from functools import partial
+
     from pipeline.config import dump_yaml
     from pipeline.device import resolve_runtime
     from pipeline.files import write_text
@@ -55,67 +57,55 @@ def train(cfg: RAETaskConfig, args: argparse.Namespace) -> Path:
     runtime = resolve_runtime(cfg.train.device, cfg.train.precision, cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     model = RecursiveAutoencoder(cfg.model, torch.from_numpy(corpus.vectors.vectors))
-    run_dir = Path(cfg.run.dir)
-    write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    write_text(Path(cfg.run.dir) / "config.yaml", dump_yaml(cfg))
+    batches = SentenceBatches(corpus.train_ids, cfg.data.batch_tokens, cfg.train.seed)
     meta = {"task": "rae", "config": cfg.to_dict(), "vocab": corpus.vectors.vocab}
     trainer = Trainer(
         cfg.train,
         runtime,
         model,
         _loss,
-        SentenceBatches(corpus.train_ids, cfg.data.batch_tokens, cfg.train.seed),
-        lambda mdl: rae_validation(mdl, corpus, cfg.retrieval),
-        run_dir,
+        batches,
+        partial(rae_validation, corpus=corpus, cfg=cfg.retrieval),
+        Path(cfg.run.dir),
         meta,
         score_name="map",
         unit="merge",
         perplexity=False,
     )
     trainer.fit(resume=not getattr(args, "restart", False))
-    return run_dir
+    return Path(cfg.run.dir)
 
 
-def load_rae(path: Path) -> tuple[RecursiveAutoencoder, RAETaskConfig]:
-    """Rebuild a trained RAE (word vectors included) from its checkpoint alone (eval mode, CPU)."""
+def load_rae(path: Path) -> tuple[RecursiveAutoencoder, RAETaskConfig, WordVectors]:
+    """Rebuild a trained RAE and its word table from the checkpoint alone (eval mode, CPU)."""
     from pipeline.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path, task="rae")
     cfg = RAETaskConfig.model_validate(ckpt.meta["config"])
     model = RecursiveAutoencoder(cfg.model, ckpt.model["vectors"])
     model.load_state_dict(ckpt.model)
-    return model.eval(), cfg
+    return model.eval(), cfg, WordVectors(ckpt.meta["vocab"], ckpt.model["vectors"].numpy())
 
 
 def evaluate(path: Path, args: argparse.Namespace) -> dict:
     """Caption retrieval on val and test for the RAE and every baseline; the tree figure of a few val captions."""
     import time
+    from dataclasses import replace
 
     from pipeline.files import write_json
-    from pipeline.progress import table
-    from pipeline.unsupervised.sentence_retrieval import compare_systems
+    from pipeline.unsupervised.sentence_retrieval import compare_systems, summary
     from pipeline.unsupervised.tree_figure import greedy_tree_figure
 
     started = time.perf_counter()
-    model, cfg = load_rae(path)
-    corpus = prepare(cfg)
-    run_dir = Path(path).parent.parent
+    model, cfg, vectors = load_rae(path)
+    corpus, run_dir = replace(prepare(cfg), vectors=vectors), Path(path).parent.parent  # baselines: the RAE's table
     report = {"checkpoint": str(path), **compare_systems(model, corpus, cfg.retrieval)}
     report["figure"] = str(greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, run_dir / "trees.png"))
     report["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(getattr(args, "report", None) or run_dir / "evaluation.json")
     write_json(out, report)
-    val, test = report["val"]["systems"], report["test_2016"]["systems"]
-    keys = list(next(iter(test.values())))
-    print(
-        table(
-            [[name, *(val[name][k] for k in keys), *(test[name][k] for k in keys)] for name in test],
-            ["system", *(f"val {k}" for k in keys), *(f"test {k}" for k in keys)],
-        )
-    )
-    print(
-        f"chosen on val: {report['chosen_on_val']}; RAE beats mean word vectors on test: "
-        f"{report['rae_beats_mean_vectors_on_test']}\nfigure: {report['figure']}\nreport: {out}"
-    )
+    print(f"{summary(report)}\nfigure: {report['figure']}\nreport: {out}")
     return report
 
 

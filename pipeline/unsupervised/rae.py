@@ -131,7 +131,7 @@ class RecursiveAutoencoder(nn.Module):
         self.decoder = nn.Linear(size, 2 * size)
 
     def leaves(self, words: torch.Tensor) -> torch.Tensor:
-        """(B, L) word ids → (B, L) × D leaf vectors."""
+        """(B, L) word ids → (B, L, D) leaf vectors."""
         leaves = self.vectors[words]
         return F.normalize(leaves, dim=-1) if self.cfg.normalize_leaves else leaves
 

@@ -181,3 +181,17 @@ def compare_systems(model: RecursiveAutoencoder, corpus: CaptionCorpus, cfg: Ret
     report["chosen_on_val"] = {"rae": rae, "mean_vectors": mean}
     report["rae_beats_mean_vectors_on_test"] = test[rae]["map"] > max(test[name]["map"] for name in MEAN_BASELINES)
     return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report as a table (every system, val and test scores) and the val choices."""
+    from pipeline.progress import table
+
+    val, test = report[SELECT_SPLIT]["systems"], report[TEST_SPLIT]["systems"]
+    keys = list(next(iter(test.values())))
+    rows = [[name, *(val[name][k] for k in keys), *(test[name][k] for k in keys)] for name in test]
+    header = ["system", *(f"{SELECT_SPLIT} {k}" for k in keys), *(f"{TEST_SPLIT} {k}" for k in keys)]
+    return (
+        f"{table(rows, header)}\nchosen on {SELECT_SPLIT}: {report['chosen_on_val']}; "
+        f"RAE beats mean word vectors on {TEST_SPLIT}: {report['rae_beats_mean_vectors_on_test']}"
+    )
