@@ -99,6 +99,12 @@ def evaluate(path: Path, args: argparse.Namespace) -> dict:
 
     started = time.perf_counter()
     model, cfg, vectors = load_rae(path)
+    if getattr(args, "config", None):  # the protocol is not part of the model: --config and overrides may change it
+        from pipeline.tasks import load_task_config
+
+        cfg = cfg.model_copy(
+            update={"retrieval": load_task_config(args.config, args.preset, args.overrides)[1].retrieval}
+        )
     corpus, run_dir = replace(prepare(cfg), vectors=vectors), Path(path).parent.parent  # baselines: the RAE's table
     report = {"checkpoint": str(path), **compare_systems(model, corpus, cfg.retrieval)}
     report["figure"] = str(greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, run_dir / "trees.png"))

@@ -283,3 +283,22 @@ def encode_sentences(
             for i, vector in zip(index, trees.representation(name).float().cpu().numpy()):
                 out[name][i] = vector
     return {name: np.stack(rows) for name, rows in out.items()}, total / max(merges, 1)
+
+
+@torch.no_grad()
+def node_spread(model: RecursiveAutoencoder, sentences: Sequence[np.ndarray], limit: int = 500) -> dict[str, float]:
+    """Mean cosine between distinct phrase vectors (and between distinct leaves) of the first ``limit``
+    sentences: near 1 when the parents have crowded into a small cap of the sphere."""
+    model.eval()
+    batch = collate_sentences(sentences[:limit]).to(model.vectors.device)
+    trees = model(batch.words, batch.lengths)
+    is_parent = torch.arange(trees.nodes.shape[1], device=batch.words.device)[None] >= trees.max_len
+    mask = trees.node_mask()
+    out = {}
+    for name, keep in (("parents", mask & is_parent), ("leaves", mask & ~is_parent)):
+        unit = F.normalize(trees.nodes[keep].float(), dim=-1)  # (M, D)
+        cosine = unit @ unit.T
+        out[f"{name}_mean_cosine"] = float(
+            (cosine.sum() - cosine.diagonal().sum()) / max(len(unit) * (len(unit) - 1), 1)
+        )
+    return out

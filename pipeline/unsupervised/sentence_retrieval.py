@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse
 
 from pipeline.config import Config
-from pipeline.unsupervised.rae import REPRESENTATIONS, RecursiveAutoencoder, encode_sentences
+from pipeline.unsupervised.rae import REPRESENTATIONS, RecursiveAutoencoder, encode_sentences, node_spread
 from pipeline.unsupervised.word_vectors import CaptionCorpus
 
 Vectors = np.ndarray | scipy.sparse.spmatrix
@@ -179,6 +179,8 @@ def compare_systems(model: RecursiveAutoencoder, corpus: CaptionCorpus, cfg: Ret
     mean = max(MEAN_BASELINES, key=lambda name: val[name]["map"])
     test = report[TEST_SPLIT]["systems"]
     report["chosen_on_val"] = {"rae": rae, "mean_vectors": mean}
+    val_ids = [corpus.vectors.ids(t) for t in corpus.splits[SELECT_SPLIT][0]]
+    report["node_spread_val"] = node_spread(model, val_ids)  # crowded parents: mean cosine near 1
     report["rae_beats_mean_vectors_on_test"] = test[rae]["map"] > max(test[name]["map"] for name in MEAN_BASELINES)
     return report
 
