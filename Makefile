@@ -48,7 +48,7 @@ serve: setup
 
 # Load benchmark against a local app: 1/8/32 clients, batching on vs off, translate and caption.
 loadtest: setup
-	$(BIN)/pipeline loadtest --out data/bench
+	$(BIN)/pipeline loadtest --out data/bench --overload 256 --machine "2-core AMD EPYC VM, idle"
 
 # Peer comparison with JoeyNMT 2.3.0 (in its own venv) on Multi30k EN→DE, same architecture, threads and
 # wall time each, one after the other (docs/peer_benchmark.md): about 35 min with the defaults.

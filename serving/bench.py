@@ -90,7 +90,8 @@ def batch_delta(before: dict, after: dict, deployment: str) -> dict:
             "mean": round(float(flat.mean()), 2) if len(flat) else None,
             "histogram": {str(k): v for k, v in sorted(sizes.items())},
             "queue_wait_ms_p50": _mean_of(after, deployment, "queue_wait_ms", "p50"),
-            "decode_ms_p50": _mean_of(after, deployment, "decode_ms", "p50")}
+            "decode_ms_p50": _mean_of(after, deployment, "decode_ms", "p50"),
+            "decode_cpu_ms_p50": _mean_of(after, deployment, "decode_cpu_ms", "p50")}
 
 
 def _mean_of(stats: dict, deployment: str, key: str, field_name: str) -> float | None:

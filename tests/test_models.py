@@ -59,3 +59,15 @@ def test_teacher_forcing_equals_a_loop_over_the_shared_step(attention, input_fee
 def test_tied_embeddings_share_one_tensor():
     model = tiny_model()
     assert model.decoder.output.weight.data_ptr() == model.decoder.embed.weight.data_ptr()
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_selected_positions_get_the_same_logits(input_feeding):
+    model = tiny_model("luong_general", input_feeding, seed=11).eval()
+    src, lengths = padded_batch([5, 3], seed=12)
+    tgt_in = torch.tensor([[2, 5, 6, 7], [2, 8, 0, 0]])
+    select = tgt_in != 0
+    full = model(tgt_in, src=src, src_lengths=lengths).logits  # (B, T, V)
+    part = model(tgt_in, select, src=src, src_lengths=lengths).logits  # (N, V)
+    assert part.shape == (int(select.sum()), full.size(-1))
+    assert torch.allclose(part, full[select], atol=1e-6)

@@ -153,22 +153,56 @@ class Decoder(nn.Module):
         return StepOutput(self._logits(attentional)[:, 0], DecoderState(hidden, cell, feed, state.keys),
                           None if weights is None else weights[:, 0])
 
-    def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> DecoderOutput:
-        """Teacher forcing: tgt_in (B, T) starting with <s> → logits (B, T, V)."""
+    def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput, select: torch.Tensor | None = None) -> DecoderOutput:
+        """Teacher forcing: tgt_in (B, T) starting with <s> → logits (B, T, V).
+
+        ``select`` (B, T) bool: compute logits only at those positions → (N, V), N = select.sum(); the
+        loss needs none at padding, and the output layer is the largest matrix product of a step.
+        """
         state = self.init_state(enc)
         if self.cfg.input_feeding:
-            return self._forward_stepwise(tgt_in, state, enc)
-        inputs = self.dropout(self.embed(tgt_in))  # (B, T, E)
-        rnn_out, _ = self.rnn(inputs, (state.hidden, state.cell))  # (B, T, H), all steps in one call
-        attentional, weights = self._attend(rnn_out, enc, state.keys)
-        return DecoderOutput(self._logits(attentional), weights)
+            attentional, weights = self._forward_stepwise(tgt_in, state, enc)
+        else:
+            inputs = self.dropout(self.embed(tgt_in))  # (B, T, E)
+            rnn_out, _ = self.rnn(inputs, (state.hidden, state.cell))  # (B, T, H), all steps in one call
+            attentional, weights = self._attend(rnn_out, enc, state.keys)
+        return DecoderOutput(self._logits(attentional if select is None else attentional[select]), weights)
 
-    def _forward_stepwise(self, tgt_in: torch.Tensor, state: DecoderState, enc: EncoderOutput) -> DecoderOutput:
-        logits, weights = [], []
+    def _forward_stepwise(self, tgt_in: torch.Tensor, state: DecoderState, enc: EncoderOutput):
+        """Input feeding forces one step at a time; the steps compute only what depends on the previous
+        step. The embedding half of the LSTM's input product runs for all positions in one matrix product,
+        and the output layer runs once afterwards (in ``forward``), so no per-step weight gradients pile up.
+        Returns attentional vectors (B, T, H) and attention weights (B, T, S) or None.
+        """
+        inputs = self.dropout(self.embed(tgt_in))  # (B, T, E)
+        if self.cfg.num_layers != 1:
+            return self._forward_stepwise_generic(inputs, state, enc)
+        emb = inputs.size(-1)
+        w_ih, w_hh = self.rnn.weight_ih_l0, self.rnn.weight_hh_l0  # (4H, E + H), (4H, H)
+        gates_in = torch.nn.functional.linear(inputs, w_ih[:, :emb], self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0)
+        w_feed = torch.cat([w_ih[:, emb:], w_hh], dim=1).t()  # (2H, 4H): [feed ; h] → gates
+        h, c, feed = state.hidden[0], state.cell[0], state.feed
+        outputs, weights = [], []
         for t in range(tgt_in.size(1)):
-            out = self.step(tgt_in[:, t], state, enc)
-            state = out.state
-            logits.append(out.logits)
-            weights.append(out.attention)
-        attention = torch.stack(weights, dim=1) if self.attention is not None else None
-        return DecoderOutput(torch.stack(logits, dim=1), attention)
+            gates = torch.addmm(gates_in[:, t], torch.cat([feed, h], dim=1), w_feed)  # (B, 4H), PyTorch order
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+            attentional, step_weights = self._attend(h[:, None], enc, state.keys)  # (B, 1, H)
+            feed = attentional[:, 0]
+            outputs.append(feed)
+            weights.append(step_weights)
+        attention = torch.cat(weights, dim=1) if self.attention is not None else None
+        return torch.stack(outputs, dim=1), attention
+
+    def _forward_stepwise_generic(self, inputs: torch.Tensor, state: DecoderState, enc: EncoderOutput):
+        outputs, weights = [], []
+        for t in range(inputs.size(1)):
+            rnn_out, (hidden, cell) = self.rnn(torch.cat([inputs[:, t:t + 1], state.feed[:, None]], dim=-1),
+                                               (state.hidden, state.cell))  # (B, 1, H)
+            attentional, step_weights = self._attend(rnn_out, enc, state.keys)
+            state = DecoderState(hidden, cell, attentional[:, 0], state.keys)
+            outputs.append(attentional[:, 0])
+            weights.append(step_weights)
+        attention = torch.cat(weights, dim=1) if self.attention is not None else None
+        return torch.stack(outputs, dim=1), attention
