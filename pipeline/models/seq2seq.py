@@ -21,8 +21,9 @@ class EncoderDecoder(nn.Module):
     def encode(self, **inputs: torch.Tensor) -> EncoderOutput:
         return self.encoder(**inputs)
 
-    def forward(self, tgt_in: torch.Tensor, select: torch.Tensor | None = None,
-                **inputs: torch.Tensor) -> DecoderOutput:
+    def forward(
+        self, tgt_in: torch.Tensor, select: torch.Tensor | None = None, **inputs: torch.Tensor
+    ) -> DecoderOutput:
         """``select``: see :meth:`Decoder.forward` (logits at those positions only)."""
         return self.decoder(tgt_in, self.encode(**inputs), select)
 

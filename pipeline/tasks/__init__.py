@@ -26,6 +26,7 @@ TASKS = {
     "autoencoder": "pipeline.tasks.autoencoder",
     "dbn": "pipeline.tasks.dbn",
     "rbm": "pipeline.tasks.rbm",
+    "rae": "pipeline.tasks.rae",
 }
 
 
@@ -66,13 +67,16 @@ class Task:
 
     name: str
     config_class: type[TaskConfig]
-    load_data: Callable[[Any, str, bool], Any]  # (cfg.data, cfg.run.stages, force) → the prepared data
+    load_data: Callable[[Any, str, bool], Any] | None  # (cfg.data, cfg.run.stages, force) → the prepared data
     train: Callable[[Any, TrainOptions], Path]
     evaluate: Callable[[Path, EvalOptions], dict]
     description: str = ""
+    prepare_config: Callable[[Any, bool], Any] | None = None  # (cfg, force), for data built from several sections
 
     def prepare(self, cfg: TaskConfig, force: bool = False) -> Any:
         """The data stages of ``cfg`` (cached; ``force`` rebuilds them)."""
+        if self.prepare_config is not None:
+            return self.prepare_config(cfg, force)
         return self.load_data(cfg.data, cfg.run.stages, force)
 
 
