@@ -107,7 +107,9 @@ def evaluate(path: Path, args: argparse.Namespace) -> dict:
         )
     corpus, run_dir = replace(prepare(cfg), vectors=vectors), Path(path).parent.parent  # baselines: the RAE's table
     report = {"checkpoint": str(path), **compare_systems(model, corpus, cfg.retrieval)}
-    report["figure"] = str(greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, run_dir / "trees.png"))
+    report["figure"] = str(
+        greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, run_dir / f"trees_{Path(path).stem}.png")
+    )
     report["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(getattr(args, "report", None) or run_dir / "evaluation.json")
     write_json(out, report)
