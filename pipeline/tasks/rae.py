@@ -58,7 +58,9 @@ def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     model, cfg, folder = trained.model, trained.config, RunFolder.of(path)
     corpus = replace(prepare(cfg), vectors=trained.vectors)  # baselines: the RAE's own word table
     report = {"checkpoint": str(path), **compare_systems(model, corpus, cfg.retrieval)}
-    report["figure"] = str(greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, folder.path / "trees.png"))
+    report["figure"] = str(
+        greedy_tree_figure(model, corpus, cfg.retrieval.figure_sentences, folder.path / f"trees_{Path(path).stem}.png")
+    )
     report["seconds"] = round(time.perf_counter() - started, 1)
     out = folder.write_report(report, "evaluation.json", options.report)
     print(f"{summary(report)}\nfigure: {report['figure']}\nreport: {out}")
