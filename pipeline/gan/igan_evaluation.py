@@ -101,7 +101,9 @@ def edit_report(
 ) -> tuple[dict, torch.Tensor, Constraints]:
     """Edit each projected image with its strokes; returns (report, morph frames (N, F, C, H, W), constraints)."""
     if len(edits) > len(projection.z):
-        raise PipelineError(f"{len(edits)} edits need as many projected images; only {len(projection.z)} were projected")
+        raise PipelineError(
+            f"{len(edits)} edits need as many projected images; only {len(projection.z)} were projected"
+        )
     constraints = stroke_constraints(edits, editor.shape)
     started, all_frames, steps = time.perf_counter(), [], 0
     for start in range(0, len(edits), batch_size):
