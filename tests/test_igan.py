@@ -129,3 +129,36 @@ def test_bad_images_are_rejected(generator):
         editor.project(torch.full(SHAPE, 2.0))
     with pytest.raises(PipelineError, match="at least one stroke"):
         editor.constraints([])
+
+
+def test_encoder_training_lowers_the_reconstruction_error_and_round_trips(generator, tmp_path):
+    from pipeline.gan.encoder import EncoderTrainConfig, train_encoder
+    from pipeline.gan.models import build_players
+    from pipeline.tasks.gan import GanConfig
+
+    with torch.no_grad():
+        images = render(generator, torch.randn(300, 8, generator=torch.Generator().manual_seed(4)))
+    cfg = EncoderTrainConfig(width=8, batch_size=16, max_steps=60, validate_every=30, valid_size=50, lr=3e-3)
+    torch.manual_seed(cfg.seed)
+    untrained = LatentEncoder(8, SHAPE, width=8).eval()
+    best = train_encoder(generator, "tiny-gan.pt", images, cfg, tmp_path / "encoder")
+    encoder, meta = LatentEncoder.from_checkpoint(best)
+    assert meta["task"] == TASK_NAME and meta["gan_checkpoint"] == "tiny-gan.pt"
+    held_out = images[:50]
+    with torch.no_grad():
+        before = reconstruction_error(render(generator, untrained(held_out)), held_out).mean()
+        after = reconstruction_error(render(generator, encoder(held_out)), held_out).mean()
+    assert after < 0.8 * before
+    gan_meta = {
+        "task": "gan",
+        "config": GanConfig().to_dict(),
+        "step": 0,
+        "model": {"architecture": "dcgan", "image_shape": list(SHAPE), "z_dim": 8, "width": 8, "hidden": 0},
+    }
+    _, discriminator = build_players(gan_meta["model"])
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    state.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
+    save_checkpoint(tmp_path / "gan.pt", Checkpoint(gan_meta, state))
+    editor = Editor.from_checkpoint(tmp_path / "gan.pt", best)
+    assert editor.default_method == "hybrid"
+    assert torch.allclose(editor.project(held_out[:2], "encoder").z, encoder(held_out[:2]), atol=1e-5)

@@ -135,7 +135,7 @@ def project(args: argparse.Namespace) -> int:
 def edit(args: argparse.Namespace) -> int:
     import torch
 
-    from pipeline.gan.editing import load_image, save_morph
+    from pipeline.gan.editing import load_image, paint_constraints, save_morph
     from pipeline.gan.figures import save_grid
 
     meta = _runtime_and_meta(args.checkpoint)
@@ -144,7 +144,7 @@ def edit(args: argparse.Namespace) -> int:
     sketch = None if args.sketch is None else load_image(args.sketch, (1, *editor.shape[1:]))[0]
     constraints = editor.constraints(args.stroke, sketch)  # bad strokes fail before any optimisation
     result = editor.edit(image, args.stroke, sketch, frames=args.frames)
-    painted = torch.where(constraints.colour_mask[0], constraints.colour[0], result.projection.image[0])
+    painted = paint_constraints(result.projection.image[0], constraints)
     out = Path(args.out)
     figure = save_grid(
         torch.cat([image[None], painted[None], result.frames]), out / "edit.png", nrow=2 + len(result.frames), scale=4

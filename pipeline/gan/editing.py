@@ -90,6 +90,13 @@ class EditResult:
     z: torch.Tensor = field(default=None, repr=False)  # (Z,)
 
 
+def paint_constraints(image: torch.Tensor, constraints: Constraints, index: int = 0) -> torch.Tensor:
+    """The user's input drawn on an image (C, H, W): strokes in their colours, sketch lines in mid grey / cyan."""
+    painted = torch.where(constraints.colour_mask[index], constraints.colour[index], image)
+    line = torch.tensor([0.5] if image.shape[0] == 1 else [0.0, 1.0, 1.0]).view(-1, 1, 1).expand_as(image)
+    return torch.where(constraints.edge_mask[index], line, painted)
+
+
 def morph(generator: nn.Module, z0: torch.Tensor, z1: torch.Tensor, frames: int) -> torch.Tensor:
     """G on the straight line z0 → z1: (B, Z) ×2 → (B, F, C, H, W) in [0, 1]."""
     t = torch.linspace(0.0, 1.0, frames).view(1, frames, 1)

@@ -20,7 +20,7 @@ import torch
 
 from pipeline.errors import PipelineError
 from pipeline.gan.constraints import Stroke, colour_error, rasterise
-from pipeline.gan.editing import Constraints, EditBudget, Editor, edit_latents
+from pipeline.gan.editing import Constraints, EditBudget, Editor, edit_latents, paint_constraints
 from pipeline.gan.projection import METHODS, Projection, ProjectionBudget
 
 
@@ -101,9 +101,7 @@ def edit_report(
 ) -> tuple[dict, torch.Tensor, Constraints]:
     """Edit each projected image with its strokes; returns (report, morph frames (N, F, C, H, W), constraints)."""
     if len(edits) > len(projection.z):
-        raise PipelineError(
-            f"{len(edits)} edits need as many projected images; only {len(projection.z)} were projected"
-        )
+        raise PipelineError(f"{len(edits)} edits need as many projected images, got {len(projection.z)}")
     constraints = stroke_constraints(edits, editor.shape)
     started, all_frames, steps = time.perf_counter(), [], 0
     for start in range(0, len(edits), batch_size):
@@ -156,6 +154,6 @@ def edit_figure(
 
     tiles = []
     for i in range(rows):
-        painted = torch.where(constraints.colour_mask[i], constraints.colour[i], frames[i, 0])
+        painted = paint_constraints(frames[i, 0], constraints, i)
         tiles.append(torch.cat([images[i][None], painted[None], frames[i]]))
     return save_grid(torch.cat(tiles), path, nrow=2 + frames.shape[1], scale=3)
