@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIPELINE_DATASETS ?= $(abspath ../shared/datasets)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup run test test-fast serve loadtest bench bench-peer clean-runs
+.PHONY: setup lint run test test-fast serve loadtest bench bench-peer clean-runs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/pipeline train conf/translate_en_de.yaml --preset quick
 	$(BIN)/pipeline evaluate --config conf/translate_en_de.yaml --preset quick --splits test_2016_flickr --beam-size 1 5
+
+# ruff (pyproject: pycodestyle, pyflakes, isort, bugbear, pyupgrade, mccabe ≤ 10) and the formatter's check.
+LINT_PATHS := pipeline serving tests $(wildcard scripts)
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 test: setup
 	$(BIN)/pytest -q

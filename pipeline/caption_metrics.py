@@ -48,8 +48,10 @@ def ptb_tokenize(captions: Refs) -> dict[Hashable, list[str]]:
 
         wrapped = {k: [{"caption": c} for c in caps] for k, caps in captions.items()}
         return PTBTokenizer().tokenize(wrapped)
-    log("notice: java not found; using a regex approximation of the PTB tokenizer (scores may differ "
-        "slightly from coco-caption)")
+    log(
+        "notice: java not found; using a regex approximation of the PTB tokenizer (scores may differ "
+        "slightly from coco-caption)"
+    )
     return {k: [fallback_tokenize(c) for c in caps] for k, caps in captions.items()}
 
 
@@ -69,8 +71,9 @@ class CaptionScores:
     notes: list[str] = field(default_factory=list)
 
 
-def score_captions(references: Refs, hypotheses: Mapping[Hashable, str], tokenize: bool = True,
-                   meteor: bool | None = None) -> CaptionScores:
+def score_captions(
+    references: Refs, hypotheses: Mapping[Hashable, str], tokenize: bool = True, meteor: bool | None = None
+) -> CaptionScores:
     """Score one hypothesis per image against its references with the coco-caption scorers.
 
     ``tokenize=False`` means the inputs are already PTB-tokenized lowercase strings.
@@ -121,8 +124,9 @@ class CiderDTable:
     itself is pycocoevalcap's ``CiderScorer.compute_cider`` unchanged (sigma 6, clipping, x10).
     """
 
-    def __init__(self, document_frequency: Mapping[tuple[str, ...], float], n_documents: int, n: int = 4,
-                 sigma: float = 6.0):
+    def __init__(
+        self, document_frequency: Mapping[tuple[str, ...], float], n_documents: int, n: int = 4, sigma: float = 6.0
+    ):
         self.document_frequency = defaultdict(float, document_frequency)
         self.n_documents, self.n, self.sigma = n_documents, n, sigma
 
@@ -151,8 +155,14 @@ class CiderDTable:
         return np.array(_compute_with_fixed_len(scorer, self.n_documents))
 
     def to_json(self) -> str:
-        return json.dumps({"n": self.n, "sigma": self.sigma, "n_documents": self.n_documents,
-                           "df": [[" ".join(k), v] for k, v in self.document_frequency.items()]})
+        return json.dumps(
+            {
+                "n": self.n,
+                "sigma": self.sigma,
+                "n_documents": self.n_documents,
+                "df": [[" ".join(k), v] for k, v in self.document_frequency.items()],
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> CiderDTable:

@@ -1,6 +1,7 @@
 """The ``pipeline`` command: generic verbs (prepare, train, evaluate) plus each task's own.
 
-Every user error is one ``error: ...`` line on stderr and exit status 2, never a traceback.
+Every user error is one ``error: ...`` line on stderr and exit status 2, never a traceback. Building the
+parser imports no torch (``pipeline --help`` stays fast): the verbs import what they run when they run.
 """
 
 from __future__ import annotations
@@ -9,58 +10,40 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from pathlib import Path
 
+import pipeline.commands as commands
+from pipeline.commands import add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
-
-
-def add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """CONFIG [--preset NAME] [key=value ...] — shared by every verb that reads a config."""
-    if required:
-        parser.add_argument("config", help="YAML config in conf/, e.g. conf/translate_en_de.yaml")
-    else:
-        parser.add_argument("--config", help="YAML config (alternative to --checkpoint)")
-    parser.add_argument("--preset", help="a preset defined in the config's presets: section, e.g. quick")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. train.lr=3e-4 model.decoder.hidden_size=512")
+from pipeline.tasks import EvalOptions, TrainOptions, get_task, load_task_config
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from pipeline.tasks import load_task_config
-
     task, cfg = load_task_config(args.config, args.preset, args.overrides)
     task.prepare(cfg, args.force)
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pipeline.tasks import load_task_config
-
     task, cfg = load_task_config(args.config, args.preset, args.overrides)
-    run_dir = task.train(cfg, args)
+    run_dir = task.train(cfg, TrainOptions(force=args.force, restart=args.restart))
     print(f"run folder: {run_dir}")
     return 0
 
 
-def resolve_checkpoint(args: argparse.Namespace) -> Path:
-    """``--checkpoint PATH``, or the best checkpoint of the run a ``--config`` describes."""
-    if args.checkpoint:
-        return Path(args.checkpoint)
-    if not args.config:
-        raise PipelineError("give --checkpoint PATH or --config CONFIG")
-    from pipeline.tasks import load_task_config
-
-    _, cfg = load_task_config(args.config, args.preset, args.overrides)
-    return Path(cfg.run.dir) / "checkpoints" / "best.pt"
-
-
 def _evaluate(args: argparse.Namespace) -> int:
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.tasks import get_task
+    from pipeline.checkpoint import checkpoint_task  # imports torch: not on the CLI's startup path
 
     path = resolve_checkpoint(args)
-    task = get_task(load_checkpoint(path).task)
-    task.evaluate(path, args)
+    options = EvalOptions(
+        splits=args.splits,
+        beam_size=args.beam_size,
+        engine=args.engine,
+        address=args.address,
+        report=args.report,
+        limit=args.limit,
+        quantize=args.quantize,
+    )
+    get_task(checkpoint_task(path)).evaluate(path, options)
     return 0
 
 
@@ -88,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address for --engine ray (default: start a local one)")
     p.add_argument("--report", help="report path (default: next to the checkpoint)")
     p.add_argument("--limit", type=int, help="score only the first N examples of each split")
-    p.add_argument("--quantize", choices=["none", "int8", "auto"], default="none",
-                   help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)")
+    p.add_argument(
+        "--quantize",
+        choices=["none", "int8", "auto"],
+        default="none",
+        help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)",
+    )
     p.set_defaults(func=_evaluate)
-
-    import pipeline.commands as commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"pipeline.commands.{info.name}").register(sub)

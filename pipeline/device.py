@@ -32,8 +32,9 @@ class Runtime:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
 
-def resolve_runtime(device: DeviceName = "auto", precision: PrecisionName = "auto",
-                    threads: int | None = None) -> Runtime:
+def resolve_runtime(
+    device: DeviceName = "auto", precision: PrecisionName = "auto", threads: int | None = None
+) -> Runtime:
     """CUDA with bf16 (or fp16 on pre-Ampere cards) when present, else CPU fp32.
 
     ``threads`` sets torch's intra-op threads (default: every core, or

@@ -16,6 +16,9 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
+
+from pipeline.data.images import to_float
 
 ACTOR_THREADS = 1  # torch intra-op threads per actor: actors, not threads, are the unit of parallelism
 
@@ -48,8 +51,6 @@ class _Decoder:
     """Ray Data callable class: holds one model per actor, decodes one local-engine batch per call."""
 
     def __init__(self, model, decode: Callable, items: Sequence):
-        import torch
-
         torch.set_num_threads(ACTOR_THREADS)
         self.model, self.decode, self.items = model, decode, items
 
@@ -67,9 +68,14 @@ def _run(model, items: Sequence, decode: Callable, address: str | None) -> list[
     rows = [{"index": i} for i in range(len(items))]
     size, cpus = actor_pool(len(rows))
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-    ds = ds.map_batches(_Decoder, batch_size=1, batch_format="numpy", num_cpus=cpus,
-                        compute=ray.data.ActorPoolStrategy(size=size),
-                        fn_constructor_kwargs={"model": model, "decode": decode, "items": list(items)})
+    ds = ds.map_batches(
+        _Decoder,
+        batch_size=1,
+        batch_format="numpy",
+        num_cpus=cpus,
+        compute=ray.data.ActorPoolStrategy(size=size),
+        fn_constructor_kwargs={"model": model, "decode": decode, "items": list(items)},
+    )
     out: list[list[str]] = [[] for _ in rows]
     for row in ds.iter_rows():
         out[int(row["index"])] = json.loads(row["texts"])
@@ -90,7 +96,7 @@ def translate_on_ray(translator, sources: Sequence[str], beam_size: int, address
     nonempty = [i for i, s in enumerate(src) if len(s)]
     order = np.argsort([len(src[i]) for i in nonempty], kind="stable")
     size = translator.search.batch_size
-    groups = [[nonempty[j] for j in order[k:k + size]] for k in range(0, len(order), size)]
+    groups = [[nonempty[j] for j in order[k : k + size]] for k in range(0, len(order), size)]
     empty = [i for i, s in enumerate(src) if not len(s)]
     if empty:
         groups.append(empty)
@@ -103,10 +109,6 @@ def translate_on_ray(translator, sources: Sequence[str], beam_size: int, address
 
 
 def _caption_group(captioner, group: dict) -> list[str]:
-    import torch
-
-    from pipeline.data.images import to_float
-
     images = to_float(torch.from_numpy(np.ascontiguousarray(group["pixels"])))
     result = captioner.caption_tensors(images, int(group["beam"]))
     return [captioner.text(h[0].tokens) for h in result.hypotheses]
@@ -118,5 +120,5 @@ def caption_on_ray(captioner, pixels: np.ndarray, beam_size: int, address: str |
     Batches are the local engine's: consecutive runs of ``search.batch_size`` images in split order.
     """
     size = captioner.search.batch_size
-    items = [{"pixels": np.asarray(pixels[k:k + size]), "beam": beam_size} for k in range(0, len(pixels), size)]
+    items = [{"pixels": np.asarray(pixels[k : k + size]), "beam": beam_size} for k in range(0, len(pixels), size)]
     return [text for texts in _run(captioner, items, _caption_group, address) for text in texts]

@@ -65,6 +65,10 @@ def translation_scores(hypotheses: Sequence[str], references: References, lang: 
     bleu_score, bleu_sig = bleu(hypotheses, references)
     chrf_score, chrf_sig = chrf(hypotheses, references)
     ter_score, ter_sig = ter(hypotheses, references)
-    return {"bleu": round(bleu_score, 2), "chrf": round(chrf_score, 2), "ter": round(ter_score, 2),
-            "tok_lc_bleu": round(tokenized_bleu(hypotheses, references, lang), 2),
-            "signatures": {"bleu": bleu_sig, "chrf": chrf_sig, "ter": ter_sig}}
+    return {
+        "bleu": round(bleu_score, 2),
+        "chrf": round(chrf_score, 2),
+        "ter": round(ter_score, 2),
+        "tok_lc_bleu": round(tokenized_bleu(hypotheses, references, lang), 2),
+        "signatures": {"bleu": bleu_sig, "chrf": chrf_sig, "ter": ter_sig},
+    }

@@ -19,8 +19,13 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
-def attention_heatmap(attention: Sequence[Sequence[float]], src_labels: Sequence[str], tgt_labels: Sequence[str],
-                      out: str | Path, title: str = "") -> Path:
+def attention_heatmap(
+    attention: Sequence[Sequence[float]],
+    src_labels: Sequence[str],
+    tgt_labels: Sequence[str],
+    out: str | Path,
+    title: str = "",
+) -> Path:
     """Rows: output tokens (and </s>); columns: source tokens. Written atomically as PNG."""
     import matplotlib
 

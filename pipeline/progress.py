@@ -12,8 +12,9 @@ T = TypeVar("T")
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
-    return tqdm(iterable, desc=desc, total=total, unit=unit, dynamic_ncols=True,
-                mininterval=1.0, leave=False, file=sys.stderr)
+    return tqdm(
+        iterable, desc=desc, total=total, unit=unit, dynamic_ncols=True, mininterval=1.0, leave=False, file=sys.stderr
+    )
 
 
 def log(message: str) -> None:

@@ -65,8 +65,14 @@ def _wanted(keep: KeepFn | None, active: list[int]) -> list[bool]:
 
 
 @torch.no_grad()
-def greedy_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int,
-                  max_output_len: int | torch.Tensor, keep: KeepFn | None = None) -> SearchResult:
+def greedy_search(
+    decoder: Decoder,
+    enc: EncoderOutput,
+    bos_id: int,
+    eos_id: int,
+    max_output_len: int | torch.Tensor,
+    keep: KeepFn | None = None,
+) -> SearchResult:
     """Greedy decoding; an example leaves the batch as soon as it emits </s> (or ``keep`` drops it:
     its hypothesis list is then empty)."""
     batch, device = enc.summary.size(0), enc.summary.device
@@ -74,8 +80,12 @@ def greedy_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int
     src_lengths = enc.mask.sum(dim=1).tolist()
     state = decoder.init_state(enc)
     prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
-    rows = _Rows(list(range(batch)), torch.zeros(batch, device=device),
-                 torch.empty(batch, 0, dtype=torch.long, device=device), None)
+    rows = _Rows(
+        list(range(batch)),
+        torch.zeros(batch, device=device),
+        torch.empty(batch, 0, dtype=torch.long, device=device),
+        None,
+    )
     found: list[list[Hypothesis]] = [[] for _ in range(batch)]
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, state, enc)
@@ -109,8 +119,7 @@ class _Rows:
         if attention is not None:
             step = attention[:, None]  # (R, 1, S)
             attention = step if self.attention is None else torch.cat([self.attention, step], dim=1)
-        return _Rows(self.active, self.scores + log_probs, torch.cat([self.tokens, tokens[:, None]], dim=1),
-                     attention)
+        return _Rows(self.active, self.scores + log_probs, torch.cat([self.tokens, tokens[:, None]], dim=1), attention)
 
     def select(self, going: list[int], index: torch.Tensor) -> _Rows:
         attention = None if self.attention is None else self.attention[index]
@@ -143,9 +152,17 @@ class _Beams:
 
 
 @torch.no_grad()
-def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, beam_size: int,
-                max_output_len: int | torch.Tensor, length_penalty_alpha: float = 0.0,
-                n_best: int = 1, keep: KeepFn | None = None) -> SearchResult:
+def beam_search(
+    decoder: Decoder,
+    enc: EncoderOutput,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int,
+    max_output_len: int | torch.Tensor,
+    length_penalty_alpha: float = 0.0,
+    n_best: int = 1,
+    keep: KeepFn | None = None,
+) -> SearchResult:
     """Batched beam search. An example is done once it has ``beam_size`` finished hypotheses
     (only </s> continuations ranked within the top ``beam_size`` finish, as in fairseq);
     with ``beam_size`` 1 this is exactly greedy search.
@@ -171,8 +188,9 @@ def beam_search(decoder: Decoder, enc: EncoderOutput, bos_id: int, eos_id: int, 
     for t in range(int(limits.max()) + 1):
         out = decoder.step(prev, beams.state, enc)
         cand_scores, cand_beam, cand_token = _expand(beams.scores, out.logits, limits <= t, eos_id, k)
-        _finish(finished, active, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k,
-                length_penalty_alpha)
+        _finish(
+            finished, active, cand_scores, cand_beam, cand_token, beams, out.attention, eos_id, k, length_penalty_alpha
+        )
         for example, wanted in zip(active, _wanted(keep, active)):
             if not wanted:
                 finished[example] = None  # dropped: no hypotheses
@@ -202,8 +220,7 @@ def _expand(scores: torch.Tensor, logits: torch.Tensor, at_limit: torch.Tensor, 
     return top_scores, top_index // n, row_tokens.view(batch, k * n).gather(1, top_index)
 
 
-def _finish(finished, active, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k,
-            alpha):
+def _finish(finished, active, cand_scores, cand_beam, cand_token, beams: _Beams, step_attention, eos_id, k, alpha):
     """Move </s> continuations ranked within the top K of not-yet-done examples to ``finished``
     (block ``b`` of the alive rows is example ``active[b]``)."""
     is_eos = (cand_token[:, :k] == eos_id) & torch.isfinite(cand_scores[:, :k])

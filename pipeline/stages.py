@@ -44,8 +44,14 @@ def fingerprint(name: str, params: dict[str, Any], inputs: dict[str, str]) -> st
     return sha256_json({"stage": name, "format": STAGE_FORMAT, "params": params, "inputs": inputs})
 
 
-def run_stage(root: Path, name: str, params: dict[str, Any], inputs: dict[str, str],
-              build: Callable[[Path], dict[str, Any]], force: bool = False) -> StageOutput:
+def run_stage(
+    root: Path,
+    name: str,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    build: Callable[[Path], dict[str, Any]],
+    force: bool = False,
+) -> StageOutput:
     """Build ``name`` unless an up-to-date build exists.
 
     ``inputs`` maps input names to content hashes (of files, or of upstream stages'
@@ -64,9 +70,15 @@ def run_stage(root: Path, name: str, params: dict[str, Any], inputs: dict[str, s
     log(f"[stage {name}] building {out}")
     with atomic_dir(out, replace=True) as tmp:
         stats = build(tmp)
-        manifest = {"stage": name, "fingerprint": fp, "format": STAGE_FORMAT, "params": params,
-                    "inputs": inputs, "stats": stats,
-                    "seconds": round(time.perf_counter() - started, 2)}
+        manifest = {
+            "stage": name,
+            "fingerprint": fp,
+            "format": STAGE_FORMAT,
+            "params": params,
+            "inputs": inputs,
+            "stats": stats,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
         write_json(tmp / "manifest.json", manifest)
     log(f"[stage {name}] done in {manifest['seconds']}s: {_summary(stats)}")
     return StageOutput(out, manifest, built=True)

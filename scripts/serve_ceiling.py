@@ -50,8 +50,9 @@ async def plain_translate(body: dict) -> dict:
 
 def _drive(url: str, label: str, seconds: float) -> None:
     for clients in (1, 32):
-        result = asyncio.run(run_load(url, "/v1/translate", translate_request(["A dog runs."]), clients, 10**6,
-                                      seconds))
+        result = asyncio.run(
+            run_load(url, "/v1/translate", translate_request(["A dog runs."]), clients, 10**6, seconds)
+        )
         print(f"{label:>20}  {clients:>2} clients  {result.throughput:7.1f} req/s  p50 {result.p50_ms:6.1f} ms")
 
 

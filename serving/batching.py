@@ -66,22 +66,31 @@ class BatchStats:
 
     def summary(self) -> dict:
         sizes = np.repeat(np.array(list(self.sizes), dtype=float), list(self.sizes.values()))
-        return {"batches": self.batches, "items": self.items, "max_batch": max(self.sizes, default=0),
-                "median_batch": float(np.median(sizes)) if len(sizes) else 0.0,
-                "mean_batch": round(self.items / self.batches, 2) if self.batches else 0.0,
-                "histogram": {str(k): v for k, v in sorted(self.sizes.items())},
-                "queue_wait_ms": _percentiles(self.queue_wait_s), "decode_ms": _percentiles(self.decode_s),
-                "decode_cpu_ms": _percentiles(self.decode_cpu_s),
-                "dropped_waiting": self.dropped_waiting, "dropped_decoding": self.dropped_decoding,
-                "failed_items": self.failed_items}
+        return {
+            "batches": self.batches,
+            "items": self.items,
+            "max_batch": max(self.sizes, default=0),
+            "median_batch": float(np.median(sizes)) if len(sizes) else 0.0,
+            "mean_batch": round(self.items / self.batches, 2) if self.batches else 0.0,
+            "histogram": {str(k): v for k, v in sorted(self.sizes.items())},
+            "queue_wait_ms": _percentiles(self.queue_wait_s),
+            "decode_ms": _percentiles(self.decode_s),
+            "decode_cpu_ms": _percentiles(self.decode_cpu_s),
+            "dropped_waiting": self.dropped_waiting,
+            "dropped_decoding": self.dropped_decoding,
+            "failed_items": self.failed_items,
+        }
 
 
 def _percentiles(values) -> dict:
     if not values:
         return {"mean": None, "p50": None, "p99": None}
     ms = np.asarray(values) * 1000
-    return {"mean": round(float(ms.mean()), 2), "p50": round(float(np.percentile(ms, 50)), 2),
-            "p99": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "mean": round(float(ms.mean()), 2),
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p99": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 class BatchQueue:
@@ -92,8 +101,13 @@ class BatchQueue:
     alone. An exception escaping ``process`` fails only that batch's items, never the loop.
     """
 
-    def __init__(self, process: Callable[[list[Waiting]], list], max_batch_size: int = 32,
-                 max_batch_cost: int | None = None, wait_s: float = 0.0):
+    def __init__(
+        self,
+        process: Callable[[list[Waiting]], list],
+        max_batch_size: int = 32,
+        max_batch_cost: int | None = None,
+        wait_s: float = 0.0,
+    ):
         self.process, self.stats = process, BatchStats()
         self.configure(max_batch_size, max_batch_cost, wait_s)
         self._waiting: deque[Waiting] = deque()
@@ -105,8 +119,10 @@ class BatchQueue:
         """``wait_s`` > 0 lets a batch that is not full wait that long for more items (off by default:
         under load the queue fills while the model works, so waiting only adds latency)."""
         if max_batch_size < 1 or wait_s < 0 or (max_batch_cost is not None and max_batch_cost < 1):
-            raise ValueError(f"need max_batch_size >= 1, max_batch_cost >= 1 or None, wait_s >= 0; got "
-                             f"{max_batch_size}, {max_batch_cost}, {wait_s}")
+            raise ValueError(
+                f"need max_batch_size >= 1, max_batch_cost >= 1 or None, wait_s >= 0; got "
+                f"{max_batch_size}, {max_batch_cost}, {wait_s}"
+            )
         self.max_batch_size, self.max_batch_cost, self.wait_s = max_batch_size, max_batch_cost, wait_s
 
     def __len__(self) -> int:

@@ -86,12 +86,15 @@ def batch_delta(before: dict, after: dict, deployment: str) -> dict:
             sizes[int(size)] += count - then.get(size, 0)
     sizes = Counter({k: v for k, v in sizes.items() if v > 0})
     flat = np.repeat(np.array(list(sizes), dtype=float), list(sizes.values()))
-    return {"batches": int(sum(sizes.values())), "median": float(np.median(flat)) if len(flat) else None,
-            "mean": round(float(flat.mean()), 2) if len(flat) else None,
-            "histogram": {str(k): v for k, v in sorted(sizes.items())},
-            "queue_wait_ms_p50": _mean_of(after, deployment, "queue_wait_ms", "p50"),
-            "decode_ms_p50": _mean_of(after, deployment, "decode_ms", "p50"),
-            "decode_cpu_ms_p50": _mean_of(after, deployment, "decode_cpu_ms", "p50")}
+    return {
+        "batches": int(sum(sizes.values())),
+        "median": float(np.median(flat)) if len(flat) else None,
+        "mean": round(float(flat.mean()), 2) if len(flat) else None,
+        "histogram": {str(k): v for k, v in sorted(sizes.items())},
+        "queue_wait_ms_p50": _mean_of(after, deployment, "queue_wait_ms", "p50"),
+        "decode_ms_p50": _mean_of(after, deployment, "decode_ms", "p50"),
+        "decode_cpu_ms_p50": _mean_of(after, deployment, "decode_cpu_ms", "p50"),
+    }
 
 
 def _mean_of(stats: dict, deployment: str, key: str, field_name: str) -> float | None:
@@ -104,8 +107,17 @@ async def read_stats(http) -> dict:
     return response.json() if response.status_code == 200 else {}
 
 
-async def run_load(url: str, endpoint: str, make_request, clients: int, requests: int, max_seconds: float,
-                   batching: str = "", deployment: str | None = None, beam_size: int | None = None) -> LoadResult:
+async def run_load(
+    url: str,
+    endpoint: str,
+    make_request,
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    batching: str = "",
+    deployment: str | None = None,
+    beam_size: int | None = None,
+) -> LoadResult:
     import httpx
 
     check_local(url)
@@ -117,8 +129,9 @@ async def run_load(url: str, endpoint: str, make_request, clients: int, requests
     async with httpx.AsyncClient(base_url=url, timeout=max_seconds + 60, limits=limits, trust_env=False) as http:
         before = await read_stats(http) if deployment else {}
         started = time.perf_counter()
-        await asyncio.gather(*(_client(http, make_request, budget, latencies, statuses, no_retry)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(http, make_request, budget, latencies, statuses, no_retry) for _ in range(clients))
+        )
         seconds = time.perf_counter() - started
         await asyncio.sleep(1.2)  # replicas push their stats twice a second
         after = await read_stats(http) if deployment else {}
@@ -127,17 +140,36 @@ async def run_load(url: str, endpoint: str, make_request, clients: int, requests
     p50, p95, p99 = (round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99))
     batches = batch_delta(before, after, deployment) if deployment else {}
     memory = {r: v["memory"]["peak_rss_mib"] for d in after.values() for r, v in d.items()}
-    return LoadResult(endpoint, batching, clients, len(statuses), len(latencies), errors, round(seconds, 2),
-                      round(len(latencies) / seconds, 2), p50, p95, p99, beam_size, len(no_retry), batches, memory)
+    return LoadResult(
+        endpoint,
+        batching,
+        clients,
+        len(statuses),
+        len(latencies),
+        errors,
+        round(seconds, 2),
+        round(len(latencies) / seconds, 2),
+        p50,
+        p95,
+        p99,
+        beam_size,
+        len(no_retry),
+        batches,
+        memory,
+    )
 
 
 def markdown(results: list[LoadResult], machine: str) -> str:
-    head = ("| endpoint | beam | batching | clients | requests | ok | req/s | p50 ms | p95 ms | p99 ms | batches "
-            "| median batch | mean batch | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| endpoint | beam | batching | clients | requests | ok | req/s | p50 ms | p95 ms | p99 ms | batches "
+        "| median batch | mean batch | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     rows = "".join(
         f"| {r.endpoint} | {r.beam_size or 'default'} | {r.batching} | {r.clients} | {r.requests} | {r.ok} | "
         f"{r.throughput} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.batches.get('batches', '-')} | "
-        f"{r.batches.get('median', '-')} | {r.batches.get('mean', '-')} | {r.errors or '-'} |\n" for r in results)
+        f"{r.batches.get('median', '-')} | {r.batches.get('mean', '-')} | {r.errors or '-'} |\n"
+        for r in results
+    )
     return f"Machine: {machine}\n\n{head}{rows}"
 
 

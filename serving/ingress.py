@@ -32,9 +32,12 @@ RETRY_AFTER_S = "2"
 ROUTE_CAPS: dict[str, int] = {}  # path → body cap in bytes, set by the ingress from its limits
 log = logging.getLogger("ray.serve")
 
-app = FastAPI(title="pipeline serving", version="1",
-              description="Translation (Multi30k seq2seq with attention) and captioning (Show, Attend and Tell) "
-                          "served by Ray Serve with dynamic batching.")
+app = FastAPI(
+    title="pipeline serving",
+    version="1",
+    description="Translation (Multi30k seq2seq with attention) and captioning (Show, Attend and Tell) "
+    "served by Ray Serve with dynamic batching.",
+)
 
 
 class TranslateRequest(BaseModel):
@@ -81,8 +84,9 @@ async def _validation_error(_: Request, err: RequestValidationError) -> JSONResp
     fields = [".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in err.errors()]
     first = err.errors()[0] if err.errors() else {}
     message = f"invalid request: {fields[0] if fields else 'body'}: {first.get('msg', 'invalid')}"
-    detail = [{"field": f, "message": e.get("msg"), "type": e.get("type")}
-              for f, e in zip(fields, err.errors(), strict=True)]
+    detail = [
+        {"field": f, "message": e.get("msg"), "type": e.get("type")} for f, e in zip(fields, err.errors(), strict=True)
+    ]
     return _error(422, message, detail=detail)
 
 
@@ -96,20 +100,29 @@ async def _http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
 async def _unexpected(request: Request, err: Exception) -> JSONResponse:
     # Last resort: a real fault (a bug, a dead replica) still answers JSON; 503 says "retry", not "your fault".
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
-    return _error(503, f"the server could not answer this request ({type(err).__name__}); retry later",
-                  {"Retry-After": RETRY_AFTER_S})
+    return _error(
+        503,
+        f"the server could not answer this request ({type(err).__name__}); retry later",
+        {"Retry-After": RETRY_AFTER_S},
+    )
 
 
-@serve.deployment(name="ingress", max_ongoing_requests=256, max_queued_requests=512,
-                  ray_actor_options={"num_cpus": 0.1})
+@serve.deployment(
+    name="ingress", max_ongoing_requests=256, max_queued_requests=512, ray_actor_options={"num_cpus": 0.1}
+)
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None,
-                 stats=None):
+    def __init__(
+        self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None, stats=None
+    ):
         self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
         self.limits = Limits.model_validate(limits or {})
-        ROUTE_CAPS.update({"/v1/translate": self.limits.max_json_bytes,
-                           "/v1/caption": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes})
+        ROUTE_CAPS.update(
+            {
+                "/v1/translate": self.limits.max_json_bytes,
+                "/v1/caption": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
+            }
+        )
         self.model_ids: dict[str, str] = {}
         self.encoders: dict[str, SourceEncoder] = {}
         self.caption_min_side: int | None = None
@@ -153,12 +166,16 @@ class Ingress:
         for sentence, seq in zip(sentences, ids, strict=True):
             if len(seq) > encoder.max_len:
                 shown = sentence if len(sentence) <= 40 else sentence[:37] + "..."
-                raise ApiError(413, f"a sentence is {len(seq)} subwords long ({shown!r}); the {pair} model "
-                                    f"accepts at most {encoder.max_len} (its training limit)")
+                raise ApiError(
+                    413,
+                    f"a sentence is {len(seq)} subwords long ({shown!r}); the {pair} model "
+                    f"accepts at most {encoder.max_len} (its training limit)",
+                )
         return [tuple(seq) for seq in ids]
 
-    async def translate_sentences(self, texts: list[str], source: str, target: str, beam_size: int | None,
-                                  return_attention: bool) -> list[dict]:
+    async def translate_sentences(
+        self, texts: list[str], source: str, target: str, beam_size: int | None, return_attention: bool
+    ) -> list[dict]:
         pair = self._pair(source, target)
         sentences = [split_sentences(text, source) for text in texts]
         total = sum(len(s) for s in sentences)
@@ -167,15 +184,22 @@ class Ingress:
         flat = [s for group in sentences for s in group]
         ids = await self._encode(pair, flat)
         timeout = self.limits.request_timeout_s
-        results = await asyncio.gather(*(self._call(self.translator.translate,
-                                                    SentenceJob(pair, seq, beam_size, return_attention, timeout))
-                                         for seq in ids))
+        results = await asyncio.gather(
+            *(
+                self._call(self.translator.translate, SentenceJob(pair, seq, beam_size, return_attention, timeout))
+                for seq in ids
+            )
+        )
         out, k = [], 0
         for group in sentences:
-            parts = results[k:k + len(group)]
+            parts = results[k : k + len(group)]
             k += len(group)
-            out.append({"text": " ".join(p["text"] for p in parts),
-                        "sentences": [{"source": s, **p} for s, p in zip(group, parts, strict=True)]})
+            out.append(
+                {
+                    "text": " ".join(p["text"] for p in parts),
+                    "sentences": [{"source": s, **p} for s, p in zip(group, parts, strict=True)],
+                }
+            )
         return out
 
     @app.post("/v1/translate", summary="Translate one text or a list of texts")
@@ -209,9 +233,13 @@ class Ingress:
         return self.caption_min_side
 
     @app.post("/v1/caption", summary="Caption an uploaded image (optionally in German or French)")
-    async def caption(self, file: Annotated[UploadFile, File(description="the image")],
-                      lang: Annotated[str, Form()] = "en", beam_size: Annotated[int | None, Form()] = None,
-                      return_attention: Annotated[bool, Form()] = False) -> dict:
+    async def caption(
+        self,
+        file: Annotated[UploadFile, File(description="the image")],
+        lang: Annotated[str, Form()] = "en",
+        beam_size: Annotated[int | None, Form()] = None,
+        return_attention: Annotated[bool, Form()] = False,
+    ) -> dict:
         if self.captioner is None:
             raise ApiError(400, "no captioning model is loaded")
         data = await file.read(self.limits.max_upload_bytes + 1)  # the body cap already held the whole request
@@ -222,8 +250,13 @@ class Ingress:
         job = ImageJob(data, beam_size, return_attention, self.limits.request_timeout_s)
         result = await self._call(self.captioner.caption, job)
         model = await self._model_id("captioner")
-        response = {"lang": lang, "caption": result["text"], "english": result["text"], "model": model,
-                    "batch_size": result["batch_size"]}
+        response = {
+            "lang": lang,
+            "caption": result["text"],
+            "english": result["text"],
+            "model": model,
+            "batch_size": result["batch_size"],
+        }
         if lang != "en" and result["text"]:
             [translated] = await self.translate_sentences([result["text"]], "en", lang, None, False)
             pair_id = await self._model_id(f"en-{lang}")
@@ -236,8 +269,7 @@ class Ingress:
     async def models(self) -> dict:
         translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
         captioner = await self._call(self.captioner.info) if self.captioner else None
-        return {"translation": translation["pairs"], "translator_pid": translation.get("pid"),
-                "captioning": captioner}
+        return {"translation": translation["pairs"], "translator_pid": translation.get("pid"), "captioning": captioner}
 
     @app.get("/v1/stats", summary="Per model replica: batch-size histogram, queue wait, decode time, memory")
     async def stats(self) -> dict:

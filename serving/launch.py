@@ -25,8 +25,13 @@ def read_config(path: str | Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def with_overrides(config: dict, port: int | None = None, translators: dict | None = None,
-                   captioner: str | None = None, deployments: dict[str, dict] | None = None) -> dict:
+def with_overrides(
+    config: dict,
+    port: int | None = None,
+    translators: dict | None = None,
+    captioner: str | None = None,
+    deployments: dict[str, dict] | None = None,
+) -> dict:
     """A copy of ``config`` with the port, checkpoints and per-deployment fields replaced."""
     config = copy.deepcopy(config)
     if port is not None:
@@ -53,9 +58,11 @@ def check_checkpoints(config: dict) -> None:
         for path in [*args.translators.values(), *([args.captioner] if args.captioner else [])]:
             if not Path(path).is_file():
                 raise PipelineError(f"checkpoint not found: {path} (train the quick models first: make run)")
-        app["args"] = {**app.get("args", {}),
-                       "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items()},
-                       "captioner": str(Path(args.captioner).resolve()) if args.captioner else None}
+        app["args"] = {
+            **app.get("args", {}),
+            "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items()},
+            "captioner": str(Path(args.captioner).resolve()) if args.captioner else None,
+        }
 
 
 def set_proxy_environment(config: dict | None = None) -> None:

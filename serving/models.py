@@ -49,9 +49,11 @@ def batch_settings(user_config: dict) -> dict:
     if set(user_config) - known:
         raise ValueError(f"unknown user_config keys {sorted(set(user_config) - known)}; known: {sorted(known)}")
     cost = user_config.get("max_batch_cost")
-    return {"max_batch_size": int(user_config.get("max_batch_size", 32)),
-            "max_batch_cost": None if cost is None else int(cost),
-            "wait_s": float(user_config.get("batch_wait_timeout_s", 0.0))}
+    return {
+        "max_batch_size": int(user_config.get("max_batch_size", 32)),
+        "max_batch_cost": None if cost is None else int(cost),
+        "wait_s": float(user_config.get("batch_wait_timeout_s", 0.0)),
+    }
 
 
 def checkpoint_id(path: str, meta: dict) -> str:
@@ -96,23 +98,36 @@ class _BatchedModel:
             return {"error": f"no answer within {job.timeout_s}s", "status": 504}
 
     def snapshot(self) -> dict:
-        return {**self.queue.stats.summary(), "queued": len(self.queue), "busy": self.queue.busy,
-                "pid": os.getpid(), "memory": memory()}
+        return {
+            **self.queue.stats.summary(),
+            "queued": len(self.queue),
+            "busy": self.queue.busy,
+            "pid": os.getpid(),
+            "memory": memory(),
+        }
 
     def batch_stats(self) -> dict:
         """This replica's stats (``/v1/stats`` shows every replica through the stats deployment)."""
         return self.snapshot()
 
 
-@serve.deployment(name="translator", num_replicas=2, max_ongoing_requests=128, max_queued_requests=256,
-                  ray_actor_options={"num_cpus": 0.4}, health_check_period_s=2, health_check_timeout_s=30)
+@serve.deployment(
+    name="translator",
+    num_replicas=2,
+    max_ongoing_requests=128,
+    max_queued_requests=256,
+    ray_actor_options={"num_cpus": 0.4},
+    health_check_period_s=2,
+    health_check_timeout_s=30,
+)
 class TranslatorModel(_BatchedModel):
     """Every configured language pair in one replica: on 2 CPUs, fewer processes beat one per pair."""
 
     deployment_name = "translator"
 
-    def __init__(self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1, quantize: str = "none",
-                 stats=None):
+    def __init__(
+        self, checkpoints: dict[str, str], device: str = "auto", threads: int = 1, quantize: str = "none", stats=None
+    ):
         from pipeline.inference.translator import Translator
 
         self.translators, self.checkpoints = {}, checkpoints
@@ -131,8 +146,9 @@ class TranslatorModel(_BatchedModel):
 
         jobs: list[SentenceJob] = [w.item for w in batch]
         out: list = [None] * len(jobs)
-        for (pair, beam, attention), rows in _group_by(jobs, lambda j: (j.pair, j.beam_size,
-                                                                         j.return_attention)).items():
+        for (pair, beam, attention), rows in _group_by(
+            jobs, lambda j: (j.pair, j.beam_size, j.return_attention)
+        ).items():
             translator = self.translators.get(pair)
             for i in rows:
                 out[i] = self._check(translator, jobs[i])
@@ -144,8 +160,7 @@ class TranslatorModel(_BatchedModel):
                     out[i] = TimeoutError()
                     continue
                 fields = asdict(translator.translation(jobs[i].ids, hyps, attention))
-                out[i] = {**{k: v for k, v in fields.items() if attention or k != "attention"},
-                          "batch_size": len(jobs)}
+                out[i] = {**{k: v for k, v in fields.items() if attention or k != "attention"}, "batch_size": len(jobs)}
         return out
 
     def _check(self, translator, job: SentenceJob) -> ItemError | None:
@@ -163,9 +178,17 @@ class TranslatorModel(_BatchedModel):
         pairs = {}
         for pair, translator in self.translators.items():
             meta, path = translator.meta, self.checkpoints[pair]
-            pairs[pair] = {"kind": "translation", "pair": pair, "checkpoint": path, "id": checkpoint_id(path, meta),
-                           "step": meta.get("step"), "scores": meta.get("scores"), "quantize": translator.quantized,
-                           "device": str(translator.runtime.device), "max_source_subwords": translator.source.max_len}
+            pairs[pair] = {
+                "kind": "translation",
+                "pair": pair,
+                "checkpoint": path,
+                "id": checkpoint_id(path, meta),
+                "step": meta.get("step"),
+                "scores": meta.get("scores"),
+                "quantize": translator.quantized,
+                "device": str(translator.runtime.device),
+                "max_source_subwords": translator.source.max_len,
+            }
         return {"pairs": pairs, "pid": os.getpid()}
 
     def source_encoders(self) -> dict:
@@ -173,8 +196,14 @@ class TranslatorModel(_BatchedModel):
         return {pair: translator.source.to_dict() for pair, translator in self.translators.items()}
 
 
-@serve.deployment(name="captioner", max_ongoing_requests=64, max_queued_requests=128,
-                  ray_actor_options={"num_cpus": 0.4}, health_check_period_s=2, health_check_timeout_s=30)
+@serve.deployment(
+    name="captioner",
+    max_ongoing_requests=64,
+    max_queued_requests=128,
+    ray_actor_options={"num_cpus": 0.4},
+    health_check_period_s=2,
+    health_check_timeout_s=30,
+)
 class CaptionerModel(_BatchedModel):
     deployment_name = "captioner"
 
@@ -209,13 +238,27 @@ class CaptionerModel(_BatchedModel):
 
     def _answer(self, hyps, attention: bool, batch_size: int) -> dict:
         result = self.captioner.to_caption(hyps, attention)
-        return {"text": result.text, "words": result.words, "score": result.score, "batch_size": batch_size,
-                "attention": result.attention, "grid": list(result.grid) if result.grid else None}
+        return {
+            "text": result.text,
+            "words": result.words,
+            "score": result.score,
+            "batch_size": batch_size,
+            "attention": result.attention,
+            "grid": list(result.grid) if result.grid else None,
+        }
 
     def info(self) -> dict:
         meta = self.captioner.meta
-        return {"kind": "captioning", "checkpoint": self.checkpoint, "id": checkpoint_id(self.checkpoint, meta),
-                "step": meta.get("step"), "scores": meta.get("scores"), "attention": self.captioner.has_attention,
-                "image_size": self.captioner.images.size, "min_side": self.captioner.min_side,
-                "quantize": self.captioner.quantized, "device": str(self.captioner.runtime.device),
-                "pid": os.getpid()}
+        return {
+            "kind": "captioning",
+            "checkpoint": self.checkpoint,
+            "id": checkpoint_id(self.checkpoint, meta),
+            "step": meta.get("step"),
+            "scores": meta.get("scores"),
+            "attention": self.captioner.has_attention,
+            "image_size": self.captioner.images.size,
+            "min_side": self.captioner.min_side,
+            "quantize": self.captioner.quantized,
+            "device": str(self.captioner.runtime.device),
+            "pid": os.getpid(),
+        }

@@ -45,8 +45,11 @@ def check_texts(texts: list[str], limits: Limits) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:  # JSON allows "\ud800" escapes that are no character at all
-            raise ApiError(422, f"texts[{i}] is not valid Unicode: {text[err.start:err.end]!a} at position "
-                                f"{err.start} is an unpaired surrogate; send real characters") from None
+            raise ApiError(
+                422,
+                f"texts[{i}] is not valid Unicode: {text[err.start : err.end]!a} at position "
+                f"{err.start} is an unpaired surrogate; send real characters",
+            ) from None
 
 
 def check_beam(beam_size: int | None, limits: Limits) -> None:
@@ -74,8 +77,7 @@ def check_image(data: bytes, limits: Limits, min_side: int = 1) -> tuple[int, in
     except UnidentifiedImageError:
         raise ApiError(415, f"the upload is not an image; accepted: {ACCEPTED_IMAGES}") from None
     except Image.DecompressionBombError:
-        raise ApiError(413, f"image is too large to decode safely; at most {limits.max_image_pixels} pixels") \
-            from None
+        raise ApiError(413, f"image is too large to decode safely; at most {limits.max_image_pixels} pixels") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ApiError(422, f"damaged or truncated image header ({err})") from None
     if width * height > limits.max_image_pixels:

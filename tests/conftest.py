@@ -36,11 +36,23 @@ def tiny_translation_checkpoint(tmp_path_factory, translation_stages) -> Path:
     from pipeline.tasks.translation import train
 
     root = tmp_path_factory.mktemp("tiny_translation")
-    _, cfg = load_task_config(REPO / "conf" / "translate_en_de.yaml", "quick", [
-        f"run.dir={root / 'run'}", f"run.stages={translation_stages}",
-        "data.src_vocab_size=400", "data.tgt_vocab_size=400",
-        "model.encoder.embedding_size=16", "model.encoder.hidden_size=16",
-        "model.decoder.embedding_size=16", "model.decoder.hidden_size=32",
-        "train.max_steps=3", "train.checkpoint_every=3", "valid_limit=20", "search.beam_size=2"])
+    _, cfg = load_task_config(
+        REPO / "conf" / "translate_en_de.yaml",
+        "quick",
+        [
+            f"run.dir={root / 'run'}",
+            f"run.stages={translation_stages}",
+            "data.src_vocab_size=400",
+            "data.tgt_vocab_size=400",
+            "model.encoder.embedding_size=16",
+            "model.encoder.hidden_size=16",
+            "model.decoder.embedding_size=16",
+            "model.decoder.hidden_size=32",
+            "train.max_steps=3",
+            "train.checkpoint_every=3",
+            "train.valid_limit=20",
+            "search.beam_size=2",
+        ],
+    )
     run_dir = train(cfg)
     return run_dir / "checkpoints" / "best.pt"

@@ -24,12 +24,24 @@ from pipeline.models.seq2seq import build_translation_model
 from pipeline.tasks import load_task_config
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_TRANSLATION = ["model.encoder.embedding_size=16", "model.encoder.hidden_size=16",
-                    "model.decoder.embedding_size=16", "model.decoder.hidden_size=32", "search.beam_size=2",
-                    "search.batch_size=4"]
-TINY_CAPTION = ["model.encoder.widths=[8,16]", "model.encoder.blocks=[1,1]", "model.decoder.embedding_size=16",
-                "model.decoder.hidden_size=32", "model.decoder.attention_size=16", "data.images.size=64",
-                "search.batch_size=4", "search.max_output_len=8"]
+TINY_TRANSLATION = [
+    "model.encoder.embedding_size=16",
+    "model.encoder.hidden_size=16",
+    "model.decoder.embedding_size=16",
+    "model.decoder.hidden_size=32",
+    "search.beam_size=2",
+    "search.batch_size=4",
+]
+TINY_CAPTION = [
+    "model.encoder.widths=[8,16]",
+    "model.encoder.blocks=[1,1]",
+    "model.decoder.embedding_size=16",
+    "model.decoder.hidden_size=32",
+    "model.decoder.attention_size=16",
+    "data.images.size=64",
+    "search.batch_size=4",
+    "search.max_output_len=8",
+]
 
 
 def multi30k_sentences(split: str, lang: str, n: int) -> list[str]:
@@ -38,8 +50,9 @@ def multi30k_sentences(split: str, lang: str, n: int) -> list[str]:
 
 def make_translation_checkpoint(path: Path, tgt_lang: str = "de", seed: int = 0, overrides: tuple = ()) -> Path:
     """A tiny en→tgt model with BPE trained on 300 real Multi30k sentence pairs."""
-    _, cfg = load_task_config(REPO / "conf/translate_en_de.yaml", "quick",
-                              [*TINY_TRANSLATION, f"data.tgt_lang={tgt_lang}", *overrides])
+    _, cfg = load_task_config(
+        REPO / "conf/translate_en_de.yaml", "quick", [*TINY_TRANSLATION, f"data.tgt_lang={tgt_lang}", *overrides]
+    )
     src_text = multi30k_sentences("train", "en", 300)
     tgt_text = multi30k_sentences("train", tgt_lang, 300)
     src_words = tokenize([normalize(t, "en") for t in src_text], "en", mark_joins=True)
@@ -47,8 +60,14 @@ def make_translation_checkpoint(path: Path, tgt_lang: str = "de", seed: int = 0,
     src_sw, tgt_sw = SubwordModel.train(src_words, 400, 1), SubwordModel.train(tgt_words, 400, 1)
     torch.manual_seed(seed)
     model = build_translation_model(cfg.model, len(src_sw), len(tgt_sw))
-    meta = {"task": "translation", "config": cfg.to_dict(), "src_subwords": src_sw.to_json(),
-            "tgt_subwords": tgt_sw.to_json(), "step": 0, "scores": {"bleu": 0.0}}
+    meta = {
+        "task": "translation",
+        "config": cfg.to_dict(),
+        "src_subwords": src_sw.to_json(),
+        "tgt_subwords": tgt_sw.to_json(),
+        "step": 0,
+        "scores": {"bleu": 0.0},
+    }
     save_checkpoint(path, Checkpoint(meta=meta, model=model.state_dict()))
     return path
 
@@ -69,8 +88,13 @@ def make_caption_checkpoint(path: Path, seed: int = 0) -> Path:
     vocab = Vocabulary.build(captions, min_freq=2)
     torch.manual_seed(seed)
     model = build_caption_model(cfg.model, len(vocab), load_init=False)
-    meta = {"task": "captioning", "config": cfg.to_dict(), "vocab": vocab.to_json(), "step": 0,
-            "scores": {"CIDEr-D": 0.0}}
+    meta = {
+        "task": "captioning",
+        "config": cfg.to_dict(),
+        "vocab": vocab.to_json(),
+        "step": 0,
+        "scores": {"CIDEr-D": 0.0},
+    }
     save_checkpoint(path, Checkpoint(meta=meta, model=model.state_dict()))
     return path
 

@@ -54,8 +54,9 @@ def test_untargeted_attack_raises_the_clean_caption_nll_inside_the_ball(captione
 
 
 def test_targeted_attack_lowers_the_target_nll(captioner):
-    adv, reports = attack_captions(captioner, _images(3, seed=1), epsilon=0.1, steps=10,
-                                   targets=["a dog runs on grass"] * 3)
+    adv, reports = attack_captions(
+        captioner, _images(3, seed=1), epsilon=0.1, steps=10, targets=["a dog runs on grass"] * 3
+    )
     for r in reports:
         assert r.target == "a dog runs on grass"
         assert r.nll_after < r.nll_before
@@ -74,8 +75,12 @@ def test_attack_caption_command(tmp_path, capsys):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(photo)
     out = tmp_path / "fig.png"
-    assert main(["attack-caption", str(photo), "--checkpoint", ckpt, "--steps", "3", "--target", "a dog",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["attack-caption", str(photo), "--checkpoint", ckpt, "--steps", "3", "--target", "a dog", "--out", str(out)]
+        )
+        == 0
+    )
     assert out.is_file() and (tmp_path / "fig.json").is_file()
     assert "caption == 'a dog'" in capsys.readouterr().out
     assert main(["attack-caption", str(tmp_path / "missing.jpg"), "--checkpoint", ckpt]) != 0

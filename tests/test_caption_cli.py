@@ -12,25 +12,37 @@ from PIL import Image
 from pipeline.checkpoint import Checkpoint, save_checkpoint
 from pipeline.cli import main
 from pipeline.data.vocabulary import SPECIALS, Vocabulary
+from pipeline.inference.captioner import CaptioningConfig
 from pipeline.models.captioner import build_caption_model
-from pipeline.tasks.captioning import CaptioningConfig
 
 WORDS = ["a", "dog", "runs", "on", "grass"]
 
 
 def _checkpoint(path, attention: str = "bahdanau") -> str:
     """An untrained but complete captioning checkpoint (its captions are arbitrary words)."""
-    cfg = CaptioningConfig.model_validate({
-        "task": "captioning", "data": {"images": {"size": 32}},
-        "model": {"encoder": {"widths": [8, 16], "blocks": [1, 1]},
-                  "decoder": {"embedding_size": 8, "hidden_size": 16, "attention": attention,
-                              "init": "bridge" if attention != "none" else "feed", "attention_size": 8}},
-        "search": {"max_output_len": 6}})
+    cfg = CaptioningConfig.model_validate(
+        {
+            "task": "captioning",
+            "data": {"images": {"size": 32}},
+            "model": {
+                "encoder": {"widths": [8, 16], "blocks": [1, 1]},
+                "decoder": {
+                    "embedding_size": 8,
+                    "hidden_size": 16,
+                    "attention": attention,
+                    "init": "bridge" if attention != "none" else "feed",
+                    "attention_size": 8,
+                },
+            },
+            "search": {"max_output_len": 6},
+        }
+    )
     vocab = Vocabulary(list(SPECIALS) + WORDS)
     torch.manual_seed(0)
     model = build_caption_model(cfg.model, len(vocab))
-    save_checkpoint(path, Checkpoint({"task": "captioning", "config": cfg.to_dict(), "vocab": vocab.to_json()},
-                                     model.state_dict()))
+    save_checkpoint(
+        path, Checkpoint({"task": "captioning", "config": cfg.to_dict(), "vocab": vocab.to_json()}, model.state_dict())
+    )
     return str(path)
 
 
@@ -46,11 +58,15 @@ def photo():
 
 def test_caption_good_images_and_attention_png(tmp_path, photo, capsys):
     ckpt = _checkpoint(tmp_path / "model.pt")
-    paths = [_save(tmp_path / "a.jpg", photo, "JPEG"), _save(tmp_path / "b.webp", photo, "WEBP"),
-             _save(tmp_path / "grey.png", photo.convert("L"), "PNG"),
-             _save(tmp_path / "cmyk.jpg", photo.convert("CMYK"), "JPEG")]
-    code = main(["caption", *paths, "--checkpoint", ckpt, "--beam-size", "2",
-                 "--attention-png", str(tmp_path / "att.png")])
+    paths = [
+        _save(tmp_path / "a.jpg", photo, "JPEG"),
+        _save(tmp_path / "b.webp", photo, "WEBP"),
+        _save(tmp_path / "grey.png", photo.convert("L"), "PNG"),
+        _save(tmp_path / "cmyk.jpg", photo.convert("CMYK"), "JPEG"),
+    ]
+    code = main(
+        ["caption", *paths, "--checkpoint", ckpt, "--beam-size", "2", "--attention-png", str(tmp_path / "att.png")]
+    )
     captured = capsys.readouterr()
     assert code == 0
     lines = captured.out.strip().splitlines()
@@ -67,12 +83,15 @@ def _truncated_jpeg() -> bytes:
     return buffer.getvalue()[:5000]
 
 
-@pytest.mark.parametrize("name, payload, message", [
-    ("missing.jpg", None, "no such file"),
-    ("notes.jpg", b"plain text, not pixels", "not an image file"),
-    ("cut.jpg", _truncated_jpeg(), "truncated"),
-    ("pixel.png", "1x1", "1x1 pixels"),
-])
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("missing.jpg", None, "no such file"),
+        ("notes.jpg", b"plain text, not pixels", "not an image file"),
+        ("cut.jpg", _truncated_jpeg(), "truncated"),
+        ("pixel.png", "1x1", "1x1 pixels"),
+    ],
+)
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, name, payload, message):
     ckpt = _checkpoint(tmp_path / "model.pt")
     path = tmp_path / name

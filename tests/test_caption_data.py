@@ -19,8 +19,11 @@ def _write_root(root: Path, token_format: bool) -> None:
     if token_format:
         lines = [f"{n}#{k}\tcaption {k} of {n} , with comma" for n in names for k in range(5)]
         (root / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
-        split_names = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt",
-                       "test": "Flickr_8k.testImages.txt"}
+        split_names = {
+            "train": "Flickr_8k.trainImages.txt",
+            "dev": "Flickr_8k.devImages.txt",
+            "test": "Flickr_8k.testImages.txt",
+        }
     else:
         rows = ["image,caption"] + [f'{n},"caption {k} of {n} , with comma"' for n in names for k in range(5)]
         (root / "captions.txt").write_text("\n".join(rows) + "\n")
@@ -66,8 +69,12 @@ def test_coco_round_trip(tmp_path):
     from pipeline.data.coco import load_coco, load_coco_captions, write_coco_annotations, write_coco_results
     from pipeline.data.flickr8k import CaptionedImage
 
-    examples = [CaptionedImage(f"{1000 + i}_x.jpg", tmp_path / f"{1000 + i}_x.jpg",
-                               tuple(f"ref {k} , for image {i}" for k in range(5))) for i in range(3)]
+    examples = [
+        CaptionedImage(
+            f"{1000 + i}_x.jpg", tmp_path / f"{1000 + i}_x.jpg", tuple(f"ref {k} , for image {i}" for k in range(5))
+        )
+        for i in range(3)
+    ]
     gt = write_coco_annotations(tmp_path / "captions_test.json", examples)
     ids = {img["file_name"]: img["id"] for img in gt["images"]}
     assert ids == {"1000_x.jpg": 1000, "1001_x.jpg": 1001, "1002_x.jpg": 1002}

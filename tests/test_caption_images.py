@@ -40,8 +40,12 @@ def test_modes_become_rgb():
     palette = Image.new("P", (40, 30), 0)
     palette.putpalette([0, 0, 255] + [0] * 765)
     deep = Image.fromarray(np.full((30, 40), 4000, dtype=np.uint16))
-    for source, expected in [(_png(grey), (128, 128, 128)), (_jpeg(cmyk), (255, 0, 0)),
-                             (_png(rgba), (255, 255, 255)), (_png(palette), (0, 0, 255))]:
+    for source, expected in [
+        (_png(grey), (128, 128, 128)),
+        (_jpeg(cmyk), (255, 0, 0)),
+        (_png(rgba), (255, 255, 255)),
+        (_png(palette), (0, 0, 255)),
+    ]:
         image = load_rgb(source)
         assert image.mode == "RGB" and image.size == (40, 30)
         assert np.abs(np.asarray(image)[15, 20].astype(int) - expected).max() <= 3
@@ -55,13 +59,18 @@ def test_exif_orientation_is_applied():
     assert load_rgb(_jpeg(image, exif=exif.tobytes())).size == (20, 60)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"this is not an image", "not an image file"),
-    (_jpeg(Image.new("RGB", (64, 64), (1, 2, 3)))[:300], "truncated"),  # header cut
-    (_jpeg(Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)))[:6000],
-     "truncated"),  # pixel data cut
-    (_png(Image.new("RGB", (1, 1))), "1x1 pixels"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"this is not an image", "not an image file"),
+        (_jpeg(Image.new("RGB", (64, 64), (1, 2, 3)))[:300], "truncated"),  # header cut
+        (
+            _jpeg(Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)))[:6000],
+            "truncated",
+        ),  # pixel data cut
+        (_png(Image.new("RGB", (1, 1))), "1x1 pixels"),
+    ],
+)
 def test_bad_input_is_one_clear_error(payload, message):
     with pytest.raises(PipelineError, match=message):
         load_rgb(payload, name="upload")
@@ -117,10 +126,16 @@ def test_caption_batches_are_fixed_by_seed_and_epoch():
     pixels = rng.integers(0, 255, (7, 16, 16, 3), dtype=np.uint8)
     lengths = rng.integers(2, 6, 7 * 3)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    split = CaptionSplit(rng.integers(4, 30, int(offsets[-1])).astype(np.int32), offsets,
-                         np.repeat(np.arange(7), 3).astype(np.int32), [f"{i}.jpg" for i in range(7)], [[]] * 7)
-    source = CaptionBatches(split, pixels, batch_images=3, max_caption_len=4, seed=5,
-                            augment=Augment(AugmentConfig()), captions_per_image=2)
+    split = CaptionSplit(
+        rng.integers(4, 30, int(offsets[-1])).astype(np.int32),
+        offsets,
+        np.repeat(np.arange(7), 3).astype(np.int32),
+        [f"{i}.jpg" for i in range(7)],
+        [[]] * 7,
+    )
+    source = CaptionBatches(
+        split, pixels, batch_images=3, max_caption_len=4, seed=5, augment=Augment(AugmentConfig()), captions_per_image=2
+    )
     first, again = source.epoch(1), source.epoch(1)
     assert len(first) == 3
     for a, b in zip(first, again, strict=True):  # what a resumed run rebuilds is what it saw

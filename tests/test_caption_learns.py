@@ -7,8 +7,6 @@ Also: beam size 1 equals greedy for the captioner, and the checkpoint alone rebu
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -17,9 +15,10 @@ from PIL import Image, ImageDraw
 from pipeline.caption_metrics import score_captions
 from pipeline.data.coco import write_coco_annotations
 from pipeline.data.flickr8k import CaptionedImage
-from pipeline.inference.captioner import Captioner
+from pipeline.inference.captioner import Captioner, CaptioningConfig
 from pipeline.search import beam_search
-from pipeline.tasks.captioning import CaptioningConfig, decode_split, prepare, train
+from pipeline.tasks import TrainOptions
+from pipeline.tasks.captioning import TASK, decode_split, train
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 230), "yellow": (235, 220, 40)}
 SHAPES = ("circle", "square", "triangle")
@@ -31,8 +30,11 @@ def draw_example(rng: np.random.Generator) -> tuple[Image.Image, tuple[str, ...]
     colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
     big, side = bool(rng.integers(2)), rng.choice(["left", "right"])
     radius = int(rng.integers(9, 12)) if big else int(rng.integers(4, 6))
-    cx = int(rng.integers(radius + 1, SIZE // 2 - 1)) if side == "left" else int(rng.integers(SIZE // 2 + 1,
-                                                                                           SIZE - radius - 1))
+    cx = (
+        int(rng.integers(radius + 1, SIZE // 2 - 1))
+        if side == "left"
+        else int(rng.integers(SIZE // 2 + 1, SIZE - radius - 1))
+    )
     cy = int(rng.integers(radius + 1, SIZE - radius - 1))
     image = Image.new("RGB", (SIZE, SIZE), tuple(int(v) for v in rng.integers(0, 60, 3)))
     draw, box = ImageDraw.Draw(image), (cx - radius, cy - radius, cx + radius, cy + radius)
@@ -43,8 +45,11 @@ def draw_example(rng: np.random.Generator) -> tuple[Image.Image, tuple[str, ...]
     else:
         draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=COLOURS[colour])
     size = "big" if big else "small"
-    captions = (f"a {size} {colour} {shape} on the {side} .", f"A {size} {colour} {shape} is on the {side}",
-                f"there is a {size} {colour} {shape} on the {side}")
+    captions = (
+        f"a {size} {colour} {shape} on the {side} .",
+        f"A {size} {colour} {shape} is on the {side}",
+        f"there is a {size} {colour} {shape} on the {side}",
+    )
     return image, captions
 
 
@@ -66,22 +71,47 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
     rng = np.random.default_rng(0)
     coco = {split: write_split(root, split, n, rng) for split, n in (("train", 800), ("dev", 40), ("test", 60))}
-    cfg = CaptioningConfig.model_validate({
-        "task": "captioning", "run": {"dir": str(root / "run"), "stages": str(root / "stages")},
-        "data": {"source": "coco", "coco": coco, "min_frequency": 1, "max_caption_len": 12,
-                 "images": {"size": SIZE}, "augment": {"crop_scale": [1.0, 1.0], "hflip": 0.0, "jitter": 0.1}},
-        "model": {"encoder": {"widths": [16, 32, 48], "blocks": [1, 1, 1], "stem_stride": 1, "stem_pool": False},
-                  "decoder": {"embedding_size": 32, "hidden_size": 96, "dropout": 0.0, "attention": "bahdanau",
-                              "attention_size": 32, "init": "bridge"},
-                  "attention_regularization": ATTENTION_REG},
-        "batching": {"batch_images": 16},
-        "train": {"seed": 1, "device": "cpu", "lr": 0.003, "max_epochs": 8, "log_every": 100,
-                  "validate_every": 100000,
-                  "checkpoint_every": 1000, "early_stopping_patience": 10, "clip_grad_norm": 1.0},
-        "search": {"max_output_len": 12, "beam_size": 3},
-        "valid_metric": "BLEU-4",
-    })
-    run_dir = train(cfg, argparse.Namespace(force=False, restart=True))
+    cfg = CaptioningConfig.model_validate(
+        {
+            "task": "captioning",
+            "run": {"dir": str(root / "run"), "stages": str(root / "stages")},
+            "data": {
+                "source": "coco",
+                "coco": coco,
+                "min_frequency": 1,
+                "max_caption_len": 12,
+                "images": {"size": SIZE},
+                "augment": {"crop_scale": [1.0, 1.0], "hflip": 0.0, "jitter": 0.1},
+            },
+            "model": {
+                "encoder": {"widths": [16, 32, 48], "blocks": [1, 1, 1], "stem_stride": 1, "stem_pool": False},
+                "decoder": {
+                    "embedding_size": 32,
+                    "hidden_size": 96,
+                    "dropout": 0.0,
+                    "attention": "bahdanau",
+                    "attention_size": 32,
+                    "init": "bridge",
+                },
+                "attention_regularization": ATTENTION_REG,
+            },
+            "train": {
+                "seed": 1,
+                "device": "cpu",
+                "batch_size": 16,
+                "lr": 0.003,
+                "max_epochs": 8,
+                "log_every": 100,
+                "validate_every": 100000,
+                "checkpoint_every": 1000,
+                "early_stopping_patience": 10,
+                "clip_grad_norm": 1.0,
+                "valid_metric": "BLEU-4",
+            },
+            "search": {"max_output_len": 12, "beam_size": 3},
+        }
+    )
+    run_dir = train(cfg, TrainOptions(restart=True))
     return cfg, run_dir
 
 
@@ -89,7 +119,7 @@ def trained(tmp_path_factory):
 def test_learns_to_caption_held_out_shapes(trained):
     cfg, run_dir = trained
     captioner = Captioner.from_checkpoint(run_dir / "checkpoints" / "best.pt", device="cpu")
-    data = prepare(cfg)
+    data = TASK.prepare(cfg)
     hyps = decode_split(captioner, data, "test", beam_size=1)
     refs = data.split("test").references
     scores = score_captions(dict(enumerate(refs)), dict(enumerate(hyps)), meteor=False)
@@ -100,7 +130,7 @@ def test_learns_to_caption_held_out_shapes(trained):
 def test_beam_one_equals_greedy_and_attention_is_a_distribution(trained):
     cfg, run_dir = trained
     captioner = Captioner.from_checkpoint(run_dir / "checkpoints" / "best.pt", device="cpu")
-    images = torch.from_numpy(np.array(prepare(cfg).pixels("test")[:12])).permute(0, 3, 1, 2) / 255.0
+    images = torch.from_numpy(np.array(TASK.prepare(cfg).pixels("test")[:12])).permute(0, 3, 1, 2) / 255.0
     greedy = captioner.caption_tensors(images, beam_size=1)  # greedy_search
     with torch.no_grad():
         enc = captioner.model.encode(images=images)

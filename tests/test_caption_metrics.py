@@ -7,12 +7,20 @@ import pytest
 from pipeline import caption_metrics
 from pipeline.caption_metrics import CiderDTable, fallback_tokenize, ptb_tokenize, score_captions
 
-GTS = {1: ["a man riding a horse on a beach", "a person rides a horse along the shore",
-           "a man on a horse at the beach"],
-       2: ["two dogs playing in the snow", "a pair of dogs run through snow", "dogs playing outside in the snow"]}
+GTS = {
+    1: ["a man riding a horse on a beach", "a person rides a horse along the shore", "a man on a horse at the beach"],
+    2: ["two dogs playing in the snow", "a pair of dogs run through snow", "dogs playing outside in the snow"],
+}
 RES = {1: "a man riding a horse on the beach", 2: "a dog running in the snow"}
-EXPECTED = {"BLEU-1": 0.857142857, "BLEU-2": 0.755928946, "BLEU-3": 0.658633756, "BLEU-4": 0.572124842,
-            "ROUGE-L": 0.6875, "CIDEr-D": 2.895048678, "METEOR": 0.5400845559}
+EXPECTED = {
+    "BLEU-1": 0.857142857,
+    "BLEU-2": 0.755928946,
+    "BLEU-3": 0.658633756,
+    "BLEU-4": 0.572124842,
+    "ROUGE-L": 0.6875,
+    "CIDEr-D": 2.895048678,
+    "METEOR": 0.5400845559,
+}
 
 
 @pytest.mark.java
@@ -40,8 +48,11 @@ def test_without_java_meteor_is_skipped_with_notice(monkeypatch, capsys):
 
 @pytest.mark.java
 def test_fallback_tokenizer_matches_ptb_on_hard_cases():
-    texts = ['A man\'s dog , running -- fast ... (really)! Don\'t stop; we cannot see " Free Hugs " .',
-             "Two dogs play in the snow.", "A girl , 3-year-old , e-mails her mom: hi!"]
+    texts = [
+        "A man's dog , running -- fast ... (really)! Don't stop; we cannot see \" Free Hugs \" .",
+        "Two dogs play in the snow.",
+        "A girl , 3-year-old , e-mails her mom: hi!",
+    ]
     ptb = ptb_tokenize({i: [t] for i, t in enumerate(texts)})
     assert [fallback_tokenize(t) for t in texts] == [ptb[i][0] for i in range(len(texts))]
 

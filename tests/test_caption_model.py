@@ -53,8 +53,9 @@ def test_doubly_stochastic_penalty_ignores_padding():
 
 
 def test_show_and_tell_has_no_attention():
-    cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16,
-                                                                 attention="none", init="feed"))
+    cfg = CaptionModelConfig(
+        encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16, attention="none", init="feed")
+    )
     model = build_caption_model(cfg, vocab_size=11)
     out = model(torch.tensor([[2, 5, 6]]), images=torch.rand(1, 3, 32, 32))
     assert out.logits.shape == (1, 3, 11) and out.attention is None
@@ -69,12 +70,18 @@ def test_concept_targets_are_the_bag_of_words_of_each_image():
 
 def test_concept_loss_trains_the_cnn_and_survives_a_checkpoint(tmp_path):
     from pipeline.data.caption_batches import CaptionBatch
-    from pipeline.tasks.captioning import caption_loss
+    from pipeline.losses import caption_loss
 
-    cfg = CaptionModelConfig(encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16,
-                                                                 attention="bahdanau", init="bridge"))
-    batch = CaptionBatch(torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), torch.tensor([[2, 5, 6], [2, 7, 0]]),
-                         torch.tensor([[5, 6, 3], [7, 3, 0]]), torch.tensor([0, 1]))
+    cfg = CaptionModelConfig(
+        encoder=TINY, decoder=DecoderConfig(embedding_size=8, hidden_size=16, attention="bahdanau", init="bridge")
+    )
+    batch = CaptionBatch(
+        torch.rand(2, 3, 32, 32),
+        torch.tensor([0, 1]),
+        torch.tensor([[2, 5, 6], [2, 7, 0]]),
+        torch.tensor([[5, 6, 3], [7, 3, 0]]),
+        torch.tensor([0, 1]),
+    )
     plain = build_caption_model(cfg, vocab_size=11)
     assert plain.concept_head is None  # off by default: the checkpoint layout is unchanged
     torch.manual_seed(0)
@@ -103,8 +110,10 @@ def test_encoder_init_from_autoencoder_checkpoint(tmp_path):
         for p in source.parameters():
             p.normal_()
     _autoencoder_checkpoint(tmp_path / "ae.pt", source)
-    cfg = CaptionModelConfig(encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "ae.pt")}),
-                             decoder=DecoderConfig(embedding_size=8, hidden_size=16))
+    cfg = CaptionModelConfig(
+        encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "ae.pt")}),
+        decoder=DecoderConfig(embedding_size=8, hidden_size=16),
+    )
     model = build_caption_model(cfg, vocab_size=11, mean=(0.1, 0.2, 0.3))
     backbone = model.encoder.backbone
     assert torch.equal(backbone.stem[0].weight, source.stem[0].weight)
@@ -114,8 +123,10 @@ def test_encoder_init_from_autoencoder_checkpoint(tmp_path):
 
 def test_encoder_init_with_nothing_matching_is_an_error(tmp_path):
     save_checkpoint(tmp_path / "other.pt", Checkpoint({"task": "gan"}, {"generator.w": torch.zeros(2)}))
-    cfg = CaptionModelConfig(encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "other.pt")}),
-                             decoder=DecoderConfig(embedding_size=8, hidden_size=16))
+    cfg = CaptionModelConfig(
+        encoder=TINY.model_copy(update={"init_checkpoint": str(tmp_path / "other.pt")}),
+        decoder=DecoderConfig(embedding_size=8, hidden_size=16),
+    )
     with pytest.raises(PipelineError, match="no tensors under 'encoder.'"):
         build_caption_model(cfg, vocab_size=11)
 
@@ -142,10 +153,12 @@ def test_encoder_init_from_the_projects_resnet_autoencoder(tmp_path):
 
     autoencoder = ResNetAutoencoder((3, 32, 32), code_size=16, channels=[8, 16])
     save_checkpoint(tmp_path / "ae.pt", Checkpoint({"task": "autoencoder"}, autoencoder.state_dict()))
-    encoder_cfg = ImageEncoderConfig(widths=(8, 16), blocks=(1, 1), stem_stride=1, stem_pool=False,
-                                     init_checkpoint=str(tmp_path / "ae.pt"))
-    model = build_caption_model(CaptionModelConfig(encoder=encoder_cfg, decoder=DecoderConfig(
-        embedding_size=8, hidden_size=16)), vocab_size=11)
+    encoder_cfg = ImageEncoderConfig(
+        widths=(8, 16), blocks=(1, 1), stem_stride=1, stem_pool=False, init_checkpoint=str(tmp_path / "ae.pt")
+    )
+    model = build_caption_model(
+        CaptionModelConfig(encoder=encoder_cfg, decoder=DecoderConfig(embedding_size=8, hidden_size=16)), vocab_size=11
+    )
     for name, tensor in autoencoder.encoder.state_dict().items():
         if name not in ("mean", "std"):
             assert torch.equal(model.encoder.backbone.state_dict()[name], tensor), name

@@ -10,8 +10,14 @@ ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
 def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
-                          env=env or ENV, input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        env=env or ENV,
+        input=stdin,
+        timeout=120,
+    )
 
 
 def test_help_lists_every_verb():
@@ -57,15 +63,44 @@ def test_missing_or_bogus_checkpoint_is_one_line(tmp_path):
     assert_one_line_error(run_cli("evaluate", "--checkpoint", str(tmp_path / "none.pt")), "checkpoint not found")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00" * 10)
-    assert_one_line_error(run_cli("translate", "--checkpoint", str(junk), stdin="hello\n"),
-                          "not a readable checkpoint")
+    assert_one_line_error(run_cli("translate", "--checkpoint", str(junk), stdin="hello\n"), "not a readable checkpoint")
 
 
 @pytest.mark.slow
 def test_translate_reads_stdin_and_saves_attention(tmp_path, tiny_translation_checkpoint):
     png = tmp_path / "att.png"
-    result = run_cli("translate", "--checkpoint", str(tiny_translation_checkpoint), "--beam-size", "2",
-                     "--attention-png", str(png), stdin="A dog runs on the grass.\n")
+    result = run_cli(
+        "translate",
+        "--checkpoint",
+        str(tiny_translation_checkpoint),
+        "--beam-size",
+        "2",
+        "--attention-png",
+        str(png),
+        stdin="A dog runs on the grass.\n",
+    )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert png.stat().st_size > 1000
+
+
+def test_without_a_data_root_or_network_the_error_says_to_set_pipeline_datasets(tmp_path):
+    """No $PIPELINE_DATASETS and no reachable origin (a proxy that refuses): one error naming the variable."""
+    env = {k: v for k, v in ENV.items() if k != "PIPELINE_DATASETS"}
+    env.update(https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+    result = run_cli("prepare", "conf/translate_en_de.yaml", f"run.stages={tmp_path}", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: could not download" in result.stderr and "set PIPELINE_DATASETS=" in result.stderr
+    result = run_cli("prepare", "conf/caption_flickr8k.yaml", f"run.stages={tmp_path}", env=env)
+    assert_one_line_error(result, "set PIPELINE_DATASETS=")
+
+
+def test_doctor_and_config_show():
+    doctor = run_cli("doctor")
+    assert doctor.returncode == 0, doctor.stderr
+    for name in ("data root", "torch", "CUDA", "Java", "Chromium", "Ray"):
+        assert any(line.startswith(name) for line in doctor.stdout.splitlines()), (name, doctor.stdout)
+    shown = run_cli("config", "show", "conf/translate_en_fr.yaml", "--preset", "quick")
+    assert shown.returncode == 0, shown.stderr
+    assert "tgt_lang: fr" in shown.stdout and "dir: data/runs/en_fr_quick" in shown.stdout
+    assert "# label-smoothing epsilon of the cross-entropy" in shown.stdout

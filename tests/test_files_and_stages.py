@@ -81,8 +81,14 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
     import torch
 
     path = tmp_path / "c.pt"
-    save_checkpoint(path, Checkpoint({"task": "demo", "config": {"a": 1}}, {"w": torch.ones(2)},
-                                     {"state": {"step": 3}, "rng": {"cpu": torch.get_rng_state()}}))
+    save_checkpoint(
+        path,
+        Checkpoint(
+            {"task": "demo", "config": {"a": 1}},
+            {"w": torch.ones(2)},
+            {"state": {"step": 3}, "rng": {"cpu": torch.get_rng_state()}},
+        ),
+    )
     loaded = load_checkpoint(path)
     assert loaded.task == "demo" and torch.equal(loaded.model["w"], torch.ones(2))
     assert loaded.train["state"]["step"] == 3

@@ -16,8 +16,9 @@ REAL, FAKE, WRONG = [0.0, 2.0], [-1.0, 1.0], [0.5, -3.0]
 
 
 def test_discriminator_cross_entropy_labels_data_1_and_samples_0():
-    expected = (-0.5 * sum(math.log(sigmoid(r)) for r in REAL) / 2
-                - 0.5 * sum(math.log(1 - sigmoid(f)) for f in FAKE) / 2)
+    expected = (
+        -0.5 * sum(math.log(sigmoid(r)) for r in REAL) / 2 - 0.5 * sum(math.log(1 - sigmoid(f)) for f in FAKE) / 2
+    )
     got = discriminator_loss(torch.tensor(REAL), torch.tensor(FAKE))
     assert got.item() == pytest.approx(expected, rel=1e-6)
 
@@ -33,9 +34,9 @@ def test_generator_costs_minimax_and_non_saturating():
 
 
 def test_gan_cls_discriminator_loss_reed_algorithm_1():
-    expected = (-sum(math.log(sigmoid(r)) for r in REAL) / 2
-                - 0.5 * (sum(math.log(1 - sigmoid(w)) for w in WRONG) / 2
-                         + sum(math.log(1 - sigmoid(f)) for f in FAKE) / 2))
+    expected = -sum(math.log(sigmoid(r)) for r in REAL) / 2 - 0.5 * (
+        sum(math.log(1 - sigmoid(w)) for w in WRONG) / 2 + sum(math.log(1 - sigmoid(f)) for f in FAKE) / 2
+    )
     got = matching_aware_discriminator_loss(torch.tensor(REAL), torch.tensor(WRONG), torch.tensor(FAKE))
     assert got.item() == pytest.approx(expected, rel=1e-6)
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from pipeline.data.caption_pairs import caption_tokens
 from pipeline.data.vocabulary import Vocabulary
 from pipeline.gan.dcgan import DCGANGenerator
 from pipeline.gan.text_encoder import ImageEncoder, SentenceEncoder, match_scores, symmetric_contrastive_loss
-from pipeline.tasks.text_to_image import caption_tokens
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_conditioning_end_to_end_same_z_different_caption_different_image(vocab)
 
 def test_standardised_condition_reaches_the_generator_at_the_scale_of_z():
     """Unit-norm embeddings barely move an N(0, 0.02)-initialised G; standardised ones move it like z does."""
-    from pipeline.tasks.text_to_image import ConditionStats
+    from pipeline.gan.text_to_image import ConditionStats
 
     torch.manual_seed(0)
     emb = torch.nn.functional.normalize(torch.randn(512, 128) + 0.3, dim=1)  # unit vectors, like the encoder's

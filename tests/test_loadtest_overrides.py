@@ -9,8 +9,9 @@ from serving.launch import read_config
 
 def test_set_edits_deployments_and_args_without_touching_the_original():
     base = read_config("conf/serve.yaml")
-    edited = apply_sets(base, ["translator.num_replicas=1", "translator.user_config.batch_wait_timeout_s=0.1",
-                               "args.threads=2"])
+    edited = apply_sets(
+        base, ["translator.num_replicas=1", "translator.user_config.batch_wait_timeout_s=0.1", "args.threads=2"]
+    )
     app = edited["applications"][0]
     translator = next(d for d in app["deployments"] if d["name"] == "translator")
     assert translator["num_replicas"] == 1

@@ -3,8 +3,10 @@ import pytest
 from pipeline.metrics import bleu, chrf, tokenized_bleu, translation_scores
 
 # sacreBLEU's README example (github.com/mjpost/sacrebleu): BLEU = 48.53 82.4/50.0/45.5/37.5
-REFS = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
-        ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]]
+REFS = [
+    ["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
+    ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."],
+]
 SYS = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
 
 

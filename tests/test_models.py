@@ -7,9 +7,14 @@ from tests.helpers import padded_batch, tiny_model
 ATTENTIONS = ["bahdanau", "luong_dot", "luong_general"]
 
 
-@pytest.mark.parametrize(("attention", "query_size"), [(BahdanauAttention(8, 6, 5), 8),
-                                                       (LuongAttention(6, 6, general=False), 6),
-                                                       (LuongAttention(8, 6, general=True), 8)])
+@pytest.mark.parametrize(
+    ("attention", "query_size"),
+    [
+        (BahdanauAttention(8, 6, 5), 8),
+        (LuongAttention(6, 6, general=False), 6),
+        (LuongAttention(8, 6, general=True), 8),
+    ],
+)
 def test_attention_masks_hide_padding(attention, query_size):
     torch.manual_seed(0)
     memory = torch.randn(2, 5, 6)

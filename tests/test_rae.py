@@ -162,7 +162,7 @@ def test_task2_reader_rejects_unknown_split():
 
 def test_checkpoint_rebuilds_the_same_model(tmp_path):
     from pipeline.checkpoint import Checkpoint, save_checkpoint
-    from pipeline.tasks.rae import RAETaskConfig, load_rae
+    from pipeline.unsupervised.rae_run import RAETaskConfig, TrainedRAE
 
     torch.manual_seed(0)
     model = RecursiveAutoencoder(RAEConfig(), torch.randn(21, 8))
@@ -171,7 +171,8 @@ def test_checkpoint_rebuilds_the_same_model(tmp_path):
         tmp_path / "best.pt",
         Checkpoint({"task": "rae", "config": RAETaskConfig().to_dict(), "vocab": vocab}, model.state_dict()),
     )
-    loaded, cfg, table = load_rae(tmp_path / "best.pt")
+    trained = TrainedRAE.from_checkpoint(tmp_path / "best.pt")
+    loaded, table = trained.model, trained.vectors
     batch = collate_sentences(_toy_corpus(np.random.default_rng(2), 20))
     with torch.no_grad():
         expected, got = model(batch.words, batch.lengths), loaded(batch.words, batch.lengths)

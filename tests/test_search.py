@@ -32,12 +32,14 @@ def test_batched_beam_equals_per_sentence_beam(input_feeding):
     del model.decoder.step
     assert rows[0] == 6 * 4 and rows[-1] < rows[0]  # done examples leave the batch
     for i in range(len(lengths)):
-        single_enc = model.encode(src=src[i:i + 1, : lengths[i]], src_lengths=lengths[i:i + 1])
-        single = beam_search(model.decoder, single_enc, BOS, EOS, 4, limits[i:i + 1], length_penalty_alpha=1.0,
-                             n_best=3)
+        single_enc = model.encode(src=src[i : i + 1, : lengths[i]], src_lengths=lengths[i : i + 1])
+        single = beam_search(
+            model.decoder, single_enc, BOS, EOS, 4, limits[i : i + 1], length_penalty_alpha=1.0, n_best=3
+        )
         assert [h.tokens for h in single.hypotheses[0]] == [h.tokens for h in batched.hypotheses[i]]
-        assert [h.score for h in single.hypotheses[0]] == pytest.approx([h.score for h in batched.hypotheses[i]],
-                                                                          abs=1e-4)
+        assert [h.score for h in single.hypotheses[0]] == pytest.approx(
+            [h.score for h in batched.hypotheses[i]], abs=1e-4
+        )
 
 
 def test_n_best_is_ranked_distinct_and_within_the_length_limit():

@@ -39,18 +39,40 @@ def _flickr_like(root: Path, per_split: dict[str, int]) -> Path:
 def test_text_to_image_train_evaluate_generate(tmp_path, capsys):
     root = _flickr_like(tmp_path / "flickr8k", {"train": 48, "dev": 8, "test": 8})
     run = tmp_path / "t2i"
-    overrides = [f"run.dir={run}", f"run.stages={tmp_path / 'stages'}", f"data.root={root}", "data.image_size=32",
-                 "data.min_freq=1", "encoder.batch_size=16", "encoder.hidden=16", "encoder.word_dim=16",
-                 "encoder.embed_dim=16", "encoder.image_width=8", "encoder.train.max_epochs=2",
-                 "encoder.train.max_steps=null", "encoder.train.device=cpu", "model.width=8", "model.cond_dim=8",
-                 "model.z_dim=8", "train.batch_size=16", "train.max_steps=6", "train.device=cpu",
-                 "train.sample_every=3", "train.checkpoint_every=3", "train.sample_count=16", "evaluate.n_captions=8"]
+    overrides = [
+        f"run.dir={run}",
+        f"run.stages={tmp_path / 'stages'}",
+        f"data.root={root}",
+        "data.image_size=32",
+        "data.min_freq=1",
+        "encoder.train.batch_size=16",
+        "encoder.hidden=16",
+        "encoder.word_dim=16",
+        "encoder.embed_dim=16",
+        "encoder.image_width=8",
+        "encoder.train.max_epochs=2",
+        "encoder.train.max_steps=null",
+        "encoder.train.device=cpu",
+        "model.width=8",
+        "model.cond_dim=8",
+        "model.z_dim=8",
+        "train.batch_size=16",
+        "train.max_steps=6",
+        "train.device=cpu",
+        "train.sample_every=3",
+        "train.checkpoint_every=3",
+        "train.sample_count=16",
+        "evaluate.n_captions=8",
+    ]
     assert main(["train", str(CONF / "text_to_image_flickr8k.yaml"), "--preset", "quick", *overrides]) == 0
     ckpt = run / "checkpoints" / "last.pt"
     extra = load_checkpoint(ckpt).extra
     assert extra["condition_mean"].shape == (16,) and bool((extra["condition_std"] > 0).all())
-    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["step_000000.png", "step_000003.png",
-                                                                        "step_000006.png"]
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
+        "step_000000.png",
+        "step_000003.png",
+        "step_000006.png",
+    ]
 
     assert main(["evaluate", "--checkpoint", str(ckpt)]) == 0
     report = json.loads((run / "text_to_image_report.json").read_text())
@@ -60,10 +82,11 @@ def test_text_to_image_train_evaluate_generate(tmp_path, capsys):
     assert Path(report["grid"]).is_file()
 
     out = tmp_path / "grid.png"
-    assert main(["generate", "a red square", "a blue square", "--checkpoint", str(ckpt), "--n", "3",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["generate", "a red square", "a blue square", "--checkpoint", str(ckpt), "--n", "3", "--out", str(out)])
+        == 0
+    )
     assert out.is_file() and Image.open(out).size[0] > 3 * 32
     capsys.readouterr()
     assert main(["generate", "--checkpoint", str(ckpt), "--out", str(out)]) != 0
     assert "needs captions" in capsys.readouterr().err
-

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pipeline.adversarial.classifiers import SoftmaxRegression
-from pipeline.adversarial.datasets import load_images
 from pipeline.adversarial.evaluation import attack_by_name, evaluate_attack
+from pipeline.data.image_tensors import load_images
 
 torchattacks = pytest.importorskip("torchattacks", reason="installed by `make setup` (pip install --no-deps)")
 
@@ -24,7 +24,7 @@ def softmax_on_mnist(tmp_path_factory):
     for _ in range(3):
         for i in range(0, len(train_x), 250):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(train_x[i:i + 250]), train_y[i:i + 250]).backward()
+            torch.nn.functional.cross_entropy(model(train_x[i : i + 250]), train_y[i : i + 250]).backward()
             opt.step()
     return model.eval(), test_x, test_y
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pipeline.device import resolve_runtime
-from pipeline.tasks.translation import label_smoothed_loss
+from pipeline.losses import label_smoothed_loss
 from pipeline.training.trainer import TrainConfig, Trainer
 from tests.helpers import tiny_model
 from tests.synthetic import reverse_batches
@@ -13,12 +13,29 @@ class Killed(Exception):
 
 
 def make_trainer(run_dir, seed_for_init: int, on_step=None):
-    cfg = TrainConfig(seed=1, lr=3e-3, max_steps=24, checkpoint_every=5, validate_every=7, log_every=4,
-                      warmup_steps=3, plateau_patience=1, early_stopping_patience=100)
+    cfg = TrainConfig(
+        seed=1,
+        lr=3e-3,
+        max_steps=24,
+        checkpoint_every=5,
+        validate_every=7,
+        log_every=4,
+        warmup_steps=3,
+        plateau_patience=1,
+        early_stopping_patience=100,
+    )
     model = tiny_model(dropout=0.3, seed=seed_for_init, src_vocab=14, tgt_vocab=14)
-    return Trainer(cfg, resolve_runtime("cpu", "fp32"), model, lambda m, b: label_smoothed_loss(m, b, 0.1),
-                   reverse_batches(n=300, max_tokens=120), lambda m: {"score": 1.0}, run_dir,
-                   {"task": "test"}, on_step=on_step)
+    return Trainer(
+        cfg,
+        resolve_runtime("cpu", "fp32"),
+        model,
+        lambda m, b: label_smoothed_loss(m, b, 0.1),
+        reverse_batches(n=300, max_tokens=120),
+        lambda m: {"score": 1.0},
+        run_dir,
+        {"task": "test"},
+        on_step=on_step,
+    )
 
 
 def test_resume_after_a_kill_gives_identical_weights(tmp_path):

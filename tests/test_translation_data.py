@@ -12,7 +12,12 @@ def test_stages_build_once_with_a_complete_manifest(translation_stages):
     data = prepare_translation(CFG, translation_stages)
     stats = data.manifest["stats"]
     assert {k: v["pairs"] + v["dropped"] for k, v in stats["splits"].items()} == {
-        "train": 29000, "val": 1014, "test_2016_flickr": 1000, "test_2017_flickr": 1000, "test_2017_mscoco": 461}
+        "train": 29000,
+        "val": 1014,
+        "test_2016_flickr": 1000,
+        "test_2017_flickr": 1000,
+        "test_2017_mscoco": 461,
+    }
     assert stats["splits"]["train"]["dropped"] < 10  # only pairs over max_train_len subwords
     assert stats["special_ids"] == {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
     assert stats["src_vocab_size"] == 400 == len(data.src_model)
@@ -35,5 +40,5 @@ def test_subword_ids_detokenize_back_to_the_reference_text(translation_stages):
 
 
 def test_join_marks_make_tokenization_reversible():
-    text = 'Ein Mann, der ein T-Shirt trägt, sagt: „Hallo!“ (laut)'
+    text = "Ein Mann, der ein T-Shirt trägt, sagt: „Hallo!“ (laut)"
     assert detokenize(tokenize([text], "de", mark_joins=True)[0]) == text

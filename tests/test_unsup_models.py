@@ -7,10 +7,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from pipeline.unsupervised.autoencoder import AutoencoderConfig, SparsityConfig, build_autoencoder
+from pipeline.unsupervised.autoencoder import SparsityConfig, build_autoencoder
 from pipeline.unsupervised.binary_codes import CodeLayer, pack_bits, to_bits
 from pipeline.unsupervised.pca import PCA, LinearAutoencoder, principal_angles
 from pipeline.unsupervised.sparsity import sparsity_penalty
+from tests.helpers import autoencoder_config
 
 
 def _low_rank_data(n=1000, dim=12, seed=0) -> np.ndarray:
@@ -57,10 +58,18 @@ def test_linear_autoencoder_finds_the_pca_subspace(one_thread):
     assert ae_mse == pytest.approx(pca.reconstruction_mse(x), rel=0.01)
 
 
-@pytest.mark.parametrize("kind,shape", [("deep", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
-                                        ("linear", (3, 32, 32)), ("resnet", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "kind,shape",
+    [
+        ("deep", (1, 28, 28)),
+        ("conv", (1, 28, 28)),
+        ("conv", (3, 32, 32)),
+        ("linear", (3, 32, 32)),
+        ("resnet", (3, 32, 32)),
+    ],
+)
 def test_autoencoder_shapes(kind, shape):
-    model = build_autoencoder(AutoencoderConfig(kind=kind, code_size=16, hidden=[32], channels=[8, 16]), shape)
+    model = build_autoencoder(autoencoder_config(kind=kind, code_size=16, hidden=[32], channels=[8, 16]), shape)
     x = torch.rand(5, *shape)
     with torch.no_grad():
         out = model(x)
@@ -72,7 +81,7 @@ def test_autoencoder_shapes(kind, shape):
 @pytest.mark.parametrize("kind", ["deep", "conv"])
 @pytest.mark.parametrize("bits", [32, 256])
 def test_binary_codes_are_exact_bits(kind, bits):
-    cfg = AutoencoderConfig(kind=kind, code_size=bits, hidden=[64], channels=[8, 16], code="binary", noise_std=4.0)
+    cfg = autoencoder_config(kind=kind, code_size=bits, hidden=[64], channels=[8, 16], code="binary", noise_std=4.0)
     model = build_autoencoder(cfg, (3, 32, 32)).eval()
     x = torch.rand(6, 3, 32, 32)
     code = model(x).code
@@ -100,9 +109,9 @@ def test_sparsity_penalties():
 
 
 def test_kl_sparsity_needs_logistic_codes():
-    assert AutoencoderConfig(code="sigmoid", sparsity=SparsityConfig(kind="kl", weight=0.1)).sparsity.kind == "kl"
+    assert autoencoder_config(code="sigmoid", sparsity=SparsityConfig(kind="kl", weight=0.1)).sparsity.kind == "kl"
     with pytest.raises(ValidationError, match="logistic code units"):
-        AutoencoderConfig(code="linear", sparsity=SparsityConfig(kind="kl", weight=0.1))
+        autoencoder_config(code="linear", sparsity=SparsityConfig(kind="kl", weight=0.1))
 
 
 def test_pca_few_examples_uses_the_same_subspace():
@@ -119,7 +128,7 @@ def test_resnet_autoencoder_initialises_the_captioning_cnn(tmp_path):
     from pipeline.checkpoint import Checkpoint, save_checkpoint
     from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig, load_encoder_weights
 
-    model = build_autoencoder(AutoencoderConfig(kind="resnet", code_size=8, channels=[8, 16]), (3, 32, 32))
+    model = build_autoencoder(autoencoder_config(kind="resnet", code_size=8, channels=[8, 16]), (3, 32, 32))
     save_checkpoint(tmp_path / "ae.pt", Checkpoint({"task": "autoencoder"}, model.state_dict()))
     backbone = CompactResNet(ImageEncoderConfig(widths=(8, 16), blocks=(1, 1), stem_stride=1, stem_pool=False))
     copied = load_encoder_weights(backbone, str(tmp_path / "ae.pt"))
@@ -129,11 +138,16 @@ def test_resnet_autoencoder_initialises_the_captioning_cnn(tmp_path):
 
 
 def test_code_activity_reports_how_sparse_the_code_is():
-    from pipeline.tasks._unsup_common import code_activity
+    from pipeline.unsupervised.evaluation import code_activity
 
     torch.manual_seed(0)
-    cfg = AutoencoderConfig(kind="deep", code_size=8, hidden=[16], code="sigmoid",
-                            sparsity=SparsityConfig(kind="kl", weight=1.0, target=0.1))
+    cfg = autoencoder_config(
+        kind="deep",
+        code_size=8,
+        hidden=[16],
+        code="sigmoid",
+        sparsity=SparsityConfig(kind="kl", weight=1.0, target=0.1),
+    )
     model = build_autoencoder(cfg, (1, 28, 28))
     images = torch.rand(50, 1, 28, 28)
     act = code_activity(model, images, torch.device("cpu"), batch_size=20)
@@ -149,7 +163,7 @@ def test_pca_shortcut_starts_at_pca_and_fixed_keeps_it(kind, shortcut):
     rng = np.random.default_rng(0)
     x = rng.random((200, 3 * 8 * 8)).astype(np.float32) * rng.random(3 * 8 * 8).astype(np.float32)
     pca = PCA.fit(x, 6)
-    cfg = AutoencoderConfig(kind=kind, code_size=6, hidden=[16], channels=[4, 8], output="linear", shortcut=shortcut)
+    cfg = autoencoder_config(kind=kind, code_size=6, hidden=[16], channels=[4, 8], output="linear", shortcut=shortcut)
     model = build_autoencoder(cfg, (3, 8, 8))
     model.init_from_pca(torch.from_numpy(pca.mean).float(), torch.from_numpy(pca.components).float())
     images = torch.from_numpy(x).view(-1, 3, 8, 8)
@@ -172,6 +186,6 @@ def test_pca_shortcut_starts_at_pca_and_fixed_keeps_it(kind, shortcut):
 
 def test_pca_shortcut_needs_linear_codes_and_output():
     with pytest.raises(ValidationError, match="shortcut"):
-        AutoencoderConfig(kind="deep", shortcut="pca")  # sigmoid output by default
+        autoencoder_config(kind="deep", shortcut="pca")  # sigmoid output by default
     with pytest.raises(ValidationError, match="shortcut"):
-        AutoencoderConfig(kind="deep", shortcut="pca_fixed", output="linear", code="binary")
+        autoencoder_config(kind="deep", shortcut="pca_fixed", output="linear", code="binary")

@@ -68,8 +68,9 @@ def test_gaussian_free_energy_and_conditionals():
 
 
 def _toy_patterns() -> torch.Tensor:
-    base = torch.tensor([[1, 1, 1, 0, 0, 0, 1, 0], [0, 0, 0, 1, 1, 1, 0, 1], [1, 0, 1, 0, 1, 0, 1, 0]],
-                        dtype=torch.float32)
+    base = torch.tensor(
+        [[1, 1, 1, 0, 0, 0, 1, 0], [0, 0, 0, 1, 1, 1, 0, 1], [1, 0, 1, 0, 1, 0, 1, 0]], dtype=torch.float32
+    )
     return base.repeat(100, 1)  # (300, 8)
 
 

@@ -62,4 +62,5 @@ def test_random_ranking_map_is_the_base_rate():
     db_labels, q_labels = rng.integers(0, 10, 20000), rng.integers(0, 10, 200)
     ranked = np.stack([rng.permutation(20000)[:1000] for _ in range(200)])
     assert retrieval_scores(relevance(q_labels, db_labels, ranked), 1000, (100,))["map@1000"] == pytest.approx(
-        0.1, abs=0.02)
+        0.1, abs=0.02
+    )

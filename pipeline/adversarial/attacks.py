@@ -28,8 +28,13 @@ def classifier_objective(model: nn.Module, labels: torch.Tensor, target: torch.T
     return lambda x: -F.cross_entropy(model(x), target, reduction="sum")
 
 
-def loss_gradient(model: nn.Module | None, images: torch.Tensor, labels: torch.Tensor | None,
-                  target: torch.Tensor | None = None, objective: Objective | None = None) -> torch.Tensor:
+def loss_gradient(
+    model: nn.Module | None,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    target: torch.Tensor | None = None,
+    objective: Objective | None = None,
+) -> torch.Tensor:
     """∇_x of the attacker's objective (a classifier's CE unless ``objective`` is given); shape of ``images``."""
     objective = objective or classifier_objective(model, labels, target)
     x = images.detach().clone().requires_grad_(True)
@@ -37,8 +42,14 @@ def loss_gradient(model: nn.Module | None, images: torch.Tensor, labels: torch.T
     return grad
 
 
-def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, epsilon: float,
-         target: torch.Tensor | None = None, clamp: bool = True) -> torch.Tensor:
+def fgsm(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epsilon: float,
+    target: torch.Tensor | None = None,
+    clamp: bool = True,
+) -> torch.Tensor:
     """x + ε·sign(∇_x J(θ, x, y)) — one step to the corner of the L∞ ball; clipped to the pixel box."""
     adv = images.detach() + epsilon * loss_gradient(model, images, labels, target).sign()
     return adv.clamp(0.0, 1.0) if clamp else adv
@@ -67,9 +78,19 @@ def random_start(images: torch.Tensor, epsilon: float, norm: Norm, generator: to
     return direction * radius.view(-1, *([1] * (images.dim() - 1)))
 
 
-def pgd(model: nn.Module | None, images: torch.Tensor, labels: torch.Tensor | None, epsilon: float,
-        step_size: float, steps: int, norm: Norm = "linf", target: torch.Tensor | None = None,
-        rand_init: bool = True, seed: int | None = 0, objective: Objective | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module | None,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    epsilon: float,
+    step_size: float,
+    steps: int,
+    norm: Norm = "linf",
+    target: torch.Tensor | None = None,
+    rand_init: bool = True,
+    seed: int | None = 0,
+    objective: Objective | None = None,
+) -> torch.Tensor:
     """Projected gradient ascent on the attacker's loss, inside the ε-ball ∩ pixel box.
 
     Each step moves by ``step_size`` along sign(∇) (L∞) or ∇/‖∇‖₂ (L2), then projects back. The loss is a

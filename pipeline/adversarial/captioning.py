@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.adversarial.attacks import Norm, pgd
+from pipeline.data.captions import caption_tokens
 from pipeline.errors import PipelineError
 
 
@@ -39,8 +40,8 @@ def _teacher_forcing(ids: list[list[int]], bos: int, eos: int, pad: int) -> tupl
     tgt_in = torch.full((len(ids), width), pad, dtype=torch.long)
     tgt_out = torch.full((len(ids), width), pad, dtype=torch.long)
     for i, seq in enumerate(ids):
-        tgt_in[i, :len(seq) + 1] = torch.tensor([bos, *seq])
-        tgt_out[i, :len(seq) + 1] = torch.tensor([*seq, eos])
+        tgt_in[i, : len(seq) + 1] = torch.tensor([bos, *seq])
+        tgt_out[i, : len(seq) + 1] = torch.tensor([*seq, eos])
     return tgt_in, tgt_out
 
 
@@ -51,22 +52,23 @@ def caption_nll(captioner, images: torch.Tensor, ids: list[list[int]]) -> torch.
     tgt_in, tgt_out = _teacher_forcing(ids, vocab.bos_id, vocab.eos_id, vocab.pad_id)
     device = images.device
     out = model.decoder(tgt_in.to(device), model.encode(images=images))
-    nll = F.cross_entropy(out.logits.float().flatten(0, 1), tgt_out.to(device).flatten(), ignore_index=vocab.pad_id,
-                          reduction="none")
+    nll = F.cross_entropy(
+        out.logits.float().flatten(0, 1), tgt_out.to(device).flatten(), ignore_index=vocab.pad_id, reduction="none"
+    )
     return nll.view(len(ids), -1).sum(1)
 
 
 def target_ids(captioner, caption: str) -> list[int]:
     """The target caption in the captioner's vocabulary; words it has never seen are a clear error."""
-    from pipeline.data.captions import caption_tokens
-
     [words] = caption_tokens([caption])
     if not words:
         raise PipelineError(f"target caption {caption!r} has no words")
     unknown = [w for w in words if w not in captioner.vocab.stoi]
     if unknown:
-        raise PipelineError(f"the captioner's vocabulary lacks {', '.join(map(repr, unknown))}: "
-                            "a target caption can only use words it can say")
+        raise PipelineError(
+            f"the captioner's vocabulary lacks {', '.join(map(repr, unknown))}: "
+            "a target caption can only use words it can say"
+        )
     return captioner.vocab.encode(words)
 
 
@@ -74,9 +76,16 @@ def _greedy(captioner, images: torch.Tensor) -> list[list[int]]:
     return captioner.caption_tensors(images, beam_size=1).best_tokens()
 
 
-def attack_captions(captioner, images: torch.Tensor, epsilon: float, steps: int = 40,
-                    step_size: float | None = None, targets: list[str] | None = None, norm: Norm = "linf",
-                    seed: int = 0) -> tuple[torch.Tensor, list[CaptionAttack]]:
+def attack_captions(
+    captioner,
+    images: torch.Tensor,
+    epsilon: float,
+    steps: int = 40,
+    step_size: float | None = None,
+    targets: list[str] | None = None,
+    norm: Norm = "linf",
+    seed: int = 0,
+) -> tuple[torch.Tensor, list[CaptionAttack]]:
     """PGD on a batch of images (B, 3, H, W) in [0, 1] → adversarial images and one report per image.
 
     ``targets``: one caption per image (targeted), or None (untargeted: move away from the clean caption).
@@ -103,9 +112,17 @@ def attack_captions(captioner, images: torch.Tensor, epsilon: float, steps: int 
     reports = []
     for i in range(len(images)):
         target = None if targets is None else captioner.text(attacked[i])
-        reports.append(CaptionAttack(
-            clean=captioner.text(clean_ids[i]), adversarial=captioner.text(adv_ids[i]), target=target,
-            changed=adv_ids[i] != clean_ids[i], reached=None if targets is None else adv_ids[i] == attacked[i],
-            nll_before=float(before[i]), nll_after=float(after[i]), linf=float(delta[i].abs().max()),
-            l2=float(delta[i].norm())))
+        reports.append(
+            CaptionAttack(
+                clean=captioner.text(clean_ids[i]),
+                adversarial=captioner.text(adv_ids[i]),
+                target=target,
+                changed=adv_ids[i] != clean_ids[i],
+                reached=None if targets is None else adv_ids[i] == attacked[i],
+                nll_before=float(before[i]),
+                nll_after=float(after[i]),
+                linf=float(delta[i].abs().max()),
+                l2=float(delta[i].norm()),
+            )
+        )
     return adv.detach(), reports

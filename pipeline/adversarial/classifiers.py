@@ -6,12 +6,26 @@ All take images in the pixel box [0, 1], shape (B, C, H, W), and return logits (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-ClassifierKind = Literal["softmax", "cnn"]
+from pipeline.adversarial.evaluation import AttackConfig
+from pipeline.checkpoint import load_checkpoint
+from pipeline.config import Config, default, task_config, variants
+from pipeline.data.image_tensors import (
+    DatasetName,
+    HeldOutImageDataConfig,
+    class_names,
+    evaluation_subset,
+    image_shape,
+    load_images,
+)
+from pipeline.training.trainer import TrainConfig
 
 
 class SoftmaxRegression(nn.Module):
@@ -36,18 +50,26 @@ class ConvClassifier(nn.Module):
     to collapse near 0 at ε = 0.3 on MNIST and 8/255 on CIFAR-10.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 10, width: int = 32,
-                 depth: int = 2, hidden: int = 128):
+    def __init__(
+        self, in_shape: tuple[int, int, int], n_classes: int = 10, width: int = 32, depth: int = 2, hidden: int = 128
+    ):
         super().__init__()
         c, h, w = in_shape
         blocks, channels = [], c
         for level in range(depth):
-            out = width * 2 ** level
-            blocks += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
-                       nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+            out = width * 2**level
+            blocks += [
+                nn.Conv2d(channels, out, 3, padding=1),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.Conv2d(out, out, 3, padding=1),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             channels = out
         self.body = nn.Sequential(*blocks)
-        flat = channels * (h // 2 ** depth) * (w // 2 ** depth)
+        flat = channels * (h // 2**depth) * (w // 2**depth)
         self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, n_classes)
 
@@ -58,23 +80,72 @@ class ConvClassifier(nn.Module):
         return self.head(self.features(images))
 
 
-def build_classifier(kind: ClassifierKind, in_shape: tuple[int, int, int], n_classes: int = 10,
-                     width: int = 32, depth: int = 2, hidden: int = 128) -> nn.Module:
-    if kind == "softmax":
+class SoftmaxModelConfig(Config):
+    """``kind: softmax``: multinomial logistic regression on raw pixels."""
+
+    kind: Literal["softmax"] = Field("softmax", description="softmax (multinomial logistic regression) or cnn")
+
+
+class CNNModelConfig(Config):
+    """``kind: cnn``: the VGG-style :class:`ConvClassifier`."""
+
+    kind: Literal["cnn"] = default(SoftmaxModelConfig, "kind", "cnn")
+    width: int = Field(32, description="channels of the first conv block (doubled per block)")
+    depth: int = Field(2, description="conv blocks, each halving the resolution")
+    hidden: int = Field(128, description="dense layer before the classes; its activations are the FID features")
+
+
+ClassifierModelConfig = variants(SoftmaxModelConfig, CNNModelConfig, key="kind", default="cnn")
+
+
+ClassifierConfig = task_config(
+    "classifier",
+    "A classifier run on MNIST / CIFAR-10, evaluated by test accuracy and an attack table.",
+    data=HeldOutImageDataConfig,
+    model=(ClassifierModelConfig, CNNModelConfig()),
+    train=TrainConfig,
+    attack=AttackConfig,
+)
+
+
+def build_classifier(
+    cfg: SoftmaxModelConfig | CNNModelConfig, in_shape: tuple[int, int, int], n_classes: int = 10
+) -> nn.Module:
+    if isinstance(cfg, SoftmaxModelConfig):
         return SoftmaxRegression(in_shape, n_classes)
-    return ConvClassifier(in_shape, n_classes, width=width, depth=depth, hidden=hidden)
+    return ConvClassifier(in_shape, n_classes, width=cfg.width, depth=cfg.depth, hidden=cfg.hidden)
 
 
-def classifier_from_checkpoint(path) -> tuple[nn.Module, dict]:
-    """Rebuild a classifier from its checkpoint alone (``meta['model']`` holds its arguments); eval mode."""
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.errors import PipelineError
+@dataclass
+class Classifier:
+    """A trained classifier (eval mode), its config and what it was trained on."""
 
-    ckpt = load_checkpoint(path)
-    if ckpt.task != "classifier":
-        raise PipelineError(f"{path} is a {ckpt.task!r} checkpoint; a 'classifier' checkpoint is needed here")
-    args = ckpt.meta["model"]
-    model = build_classifier(args["kind"], tuple(ckpt.meta["image_shape"]), args["n_classes"],
-                             width=args["width"], depth=args["depth"], hidden=args["hidden"])
-    model.load_state_dict(ckpt.model)
-    return model.eval(), ckpt.meta
+    model: nn.Module
+    config: ClassifierConfig
+    meta: dict
+
+    @property
+    def dataset(self) -> DatasetName:
+        return self.config.data.dataset
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return class_names(self.dataset)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return image_shape(self.dataset)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> Classifier:
+        ckpt = load_checkpoint(path, ClassifierConfig)
+        cfg: ClassifierConfig = ckpt.config
+        model = build_classifier(cfg.model, image_shape(cfg.data.dataset), len(class_names(cfg.data.dataset)))
+        model.load_state_dict(ckpt.model)
+        return cls(model.eval(), cfg, ckpt.meta)
+
+    def test_images(self, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Its dataset's test split (all, or a seeded random ``limit`` of it: CIFAR-10 is stored by class)."""
+        images, labels = load_images(self.dataset, "test", self.config.data.root, self.config.run.stages)
+        pick = evaluation_subset(len(labels), limit)
+        return images[pick], labels[pick]

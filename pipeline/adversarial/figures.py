@@ -35,8 +35,13 @@ def classifier_verdict(model: torch.nn.Module, classes: tuple[str, ...]) -> Call
     return lambda x: _verdict(model, x, classes)
 
 
-def fooling_figure(describe: Callable[[torch.Tensor], str], image: torch.Tensor, panels: list[AttackPanel],
-                   path: str | Path, width: float = 7.5) -> Path:
+def fooling_figure(
+    describe: Callable[[torch.Tensor], str],
+    image: torch.Tensor,
+    panels: list[AttackPanel],
+    path: str | Path,
+    width: float = 7.5,
+) -> Path:
     """Rows: original | ΔI magnified to the full grey range | adversarial, each titled by ``describe(x)``
     (a classifier's class and confidence, or a captioner's caption)."""
     import matplotlib
@@ -53,8 +58,9 @@ def fooling_figure(describe: Callable[[torch.Tensor], str], image: torch.Tensor,
         row[0].imshow(_as_image(image), cmap=grey, vmin=0, vmax=1)
         row[0].set_title(f"original\n{describe(image)}", fontsize=9)
         row[1].imshow(_as_image(magnified), cmap=grey, vmin=0, vmax=1)
-        row[1].set_title(f"+ ΔI ×{0.5 / scale:.0f}\nL2 {float(delta.norm()):.3f}, "
-                         f"L∞ {float(delta.abs().max()):.3f}", fontsize=9)
+        row[1].set_title(
+            f"+ ΔI ×{0.5 / scale:.0f}\nL2 {float(delta.norm()):.3f}, L∞ {float(delta.abs().max()):.3f}", fontsize=9
+        )
         row[2].imshow(_as_image(panel.adversarial), cmap=grey, vmin=0, vmax=1)
         row[2].set_title(f"= {panel.label}\n{describe(panel.adversarial)}", fontsize=9)
         for ax in row:

@@ -23,8 +23,9 @@ class SzegedyResult:
     lambdas: torch.Tensor  # (B,) the λ that gave the returned example
 
 
-def _solve_inner(model: nn.Module, clean: torch.Tensor, target: torch.Tensor, lam: torch.Tensor,
-                 steps: int, lr: float) -> torch.Tensor:
+def _solve_inner(
+    model: nn.Module, clean: torch.Tensor, target: torch.Tensor, lam: torch.Tensor, steps: int, lr: float
+) -> torch.Tensor:
     """min_Δ −log f_target(x+Δ) + λ‖Δ‖², x+Δ ∈ [0,1]; returns x + Δ (detached)."""
     delta = torch.zeros_like(clean, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=lr)
@@ -40,8 +41,15 @@ def _solve_inner(model: nn.Module, clean: torch.Tensor, target: torch.Tensor, la
     return (clean + delta).detach()
 
 
-def szegedy_attack(model: nn.Module, images: torch.Tensor, target: torch.Tensor, search_steps: int = 6,
-                   steps: int = 100, lr: float = 0.01, initial_lambda: float = 0.1) -> SzegedyResult:
+def szegedy_attack(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    search_steps: int = 6,
+    steps: int = 100,
+    lr: float = 0.01,
+    initial_lambda: float = 0.1,
+) -> SzegedyResult:
     """Targeted attack with a λ search for the smallest distortion (batched; ``images`` untouched)."""
     clean = images.detach()
     batch = clean.shape[0]

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
 
 
 def register(subparsers) -> None:
-    from pipeline.cli import add_config_args
-
     p = subparsers.add_parser("caption", help="caption images with a trained captioning model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
     add_config_args(p, required=False)
     p.add_argument("--checkpoint", help="captioning checkpoint (default: the config's run's best.pt)")
     p.add_argument("--beam-size", type=int, help="beam size (default: the config's search.beam_size; 1 = greedy)")
-    p.add_argument("--attention-png", metavar="PATH",
-                   help="save the attention maps (image + one heatmap per word); with several images, "
-                        "PATH gets -1, -2, ... before its suffix")
+    p.add_argument(
+        "--attention-png",
+        metavar="PATH",
+        help="save the attention maps (image + one heatmap per word); with several images, "
+        "PATH gets -1, -2, ... before its suffix",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=run)
 
@@ -46,7 +48,6 @@ def _load_all(paths: list[str]) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.cli import resolve_checkpoint
     from pipeline.data.images import prepare_image
     from pipeline.inference.caption_figure import save_attention_figure
     from pipeline.inference.captioner import Captioner
@@ -65,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}\t{result.text}")
         if want_attention:
             pixels = prepare_image(image, captioner.images.size, captioner.images.resize)
-            out = save_attention_figure(numbered_png(args.attention_png, index, len(images)), pixels,
-                                        result.words, result.attention_grids(), caption=result.text)
+            out = save_attention_figure(
+                numbered_png(args.attention_png, index, len(images)),
+                pixels,
+                result.words,
+                result.attention_grids(),
+                caption=result.text,
+            )
             log(f"attention maps: {out}")
     return 0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.runs import RunFolder
+
 RUNS = Path("data/runs")
 CODES_RUN = "codes_cifar10_256_contrast"  # the best measured 256-bit run (contrast-normalised inputs)
 
@@ -31,10 +33,13 @@ def figures(args: argparse.Namespace) -> int:
 
     out, runs = Path(args.out), Path(args.runs)
     makers: list[tuple[str, Callable[[Path, Path, int], Path]]] = [
-        ("codes reconstructions", codes_reconstructions), ("retrieval codes vs pixels", retrieval_results),
+        ("codes reconstructions", codes_reconstructions),
+        ("retrieval codes vs pixels", retrieval_results),
         ("MNIST reconstructions", lambda o, r, n: reconstructions(o, r, n, "mnist")),
         ("CIFAR-10 reconstructions", lambda o, r, n: reconstructions(o, r, n, "cifar10")),
-        ("RBM Gibbs chains", gibbs_chains), ("RBM filters", rbm_filters)]
+        ("RBM Gibbs chains", gibbs_chains),
+        ("RBM filters", rbm_filters),
+    ]
     for name, make in makers:
         try:
             print(make(out, runs, args.count))
@@ -45,7 +50,7 @@ def figures(args: argparse.Namespace) -> int:
 
 def _spread(images, count: int):
     """``count`` images evenly spaced through the split (ImageFolder order is sorted by class)."""
-    return images[::max(len(images) // count, 1)][:count]
+    return images[:: max(len(images) // count, 1)][:count]
 
 
 def _need(path: Path) -> Path:
@@ -58,28 +63,33 @@ def codes_reconstructions(out: Path, runs: Path, count: int) -> Path:
     """Test images, their reconstructions from 256-bit codes, and PCA's from 256 components."""
     import torch
 
-    from pipeline.adversarial.datasets import load_images
-    from pipeline.tasks.autoencoder import load_autoencoder
+    from pipeline.data.image_tensors import load_images
     from pipeline.unsupervised.figures import image_grid
+    from pipeline.unsupervised.trained import Autoencoder
 
-    model, cfg = load_autoencoder(_need(runs / CODES_RUN / "checkpoints" / "best.pt"))
+    autoencoder = Autoencoder.from_checkpoint(_need(RunFolder(runs / CODES_RUN).best))
+    cfg = autoencoder.config
     images = _spread(load_images(cfg.data.dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
     with torch.no_grad():
-        recon = model(images).reconstruction.numpy()
+        recon = autoencoder.model(images).reconstruction.numpy()
     k = cfg.model.code_size
-    return image_grid([images.numpy(), recon, _pca_reconstruction(cfg, images)], out / "codes_reconstructions.png",
-                      ["original", f"{k}-bit code", f"PCA {k}"], title="CIFAR-10 test images")
+    return image_grid(
+        [images.numpy(), recon, _pca_reconstruction(cfg, images)],
+        out / "codes_reconstructions.png",
+        ["original", f"{k}-bit code", f"PCA {k}"],
+        title="CIFAR-10 test images",
+    )
 
 
 def retrieval_results(out: Path, runs: Path, count: int) -> Path:
     """For a few queries: the top results by 256-bit codes (Hamming) and by pixels (Euclidean)."""
-    from pipeline.tasks._retrieval_benchmark import load_benchmark
-    from pipeline.tasks.autoencoder import load_autoencoder
     from pipeline.unsupervised.figures import image_grid
+    from pipeline.unsupervised.retrieval_benchmark import load_benchmark
+    from pipeline.unsupervised.trained import Autoencoder
 
     run = runs / CODES_RUN
     report = json.loads(_need(run / "evaluation.json").read_text())["retrieval"]
-    _, cfg = load_autoencoder(_need(run / "checkpoints" / "best.pt"))
+    cfg = Autoencoder.from_checkpoint(_need(RunFolder(run).best)).config
     bench = load_benchmark(cfg.data, cfg.retrieval, cfg.run.stages)
     by_codes, by_pixels = np.load(report["codes"]["shown"]), np.load(report["pixels"]["shown"])
     rows, labels = [], []
@@ -88,77 +98,68 @@ def retrieval_results(out: Path, runs: Path, count: int) -> Path:
         for name, shown in (("codes", by_codes), ("pixels", by_pixels)):
             rows.append(np.concatenate([query, bench.images[shown[q, :count]].numpy()]))
             labels.append(f"q{q // 10 + 1} {name}")
-    return image_grid(rows, out / "retrieval_codes_vs_pixels.png", labels,
-                      title="query (first column), then the nearest by 256-bit codes or by pixels")
+    return image_grid(
+        rows,
+        out / "retrieval_codes_vs_pixels.png",
+        labels,
+        title="query (first column), then the nearest by 256-bit codes or by pixels",
+    )
 
 
 def reconstructions(out: Path, runs: Path, count: int, dataset: str) -> Path:
     """Originals, PCA and each autoencoder variant (deep, conv, sparse, DBN-pretrained) at its code size."""
     import torch
 
-    from pipeline.adversarial.datasets import load_images
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.tasks.autoencoder import load_autoencoder
+    from pipeline.data.image_tensors import load_images
+    from pipeline.unsupervised.figures import image_grid
+    from pipeline.unsupervised.trained import Autoencoder
 
-    names = [f"ae_{dataset}_deep", f"ae_{dataset}_conv", f"ae_{dataset}_sparse", f"dbn_{dataset}",
-             f"dbn_{dataset}_random"]
-    found = [n for n in names if (runs / n / "checkpoints" / "best.pt").is_file()]
+    names = [
+        f"ae_{dataset}_deep",
+        f"ae_{dataset}_conv",
+        f"ae_{dataset}_sparse",
+        f"dbn_{dataset}",
+        f"dbn_{dataset}_random",
+    ]
+    found = [n for n in names if (RunFolder(runs / n).best).is_file()]
     if not found:
         raise FileNotFoundError(f"no {dataset} autoencoder runs under {runs}")
     rows, labels = [], []
     images = None
     for name in found:
-        path = runs / name / "checkpoints" / "best.pt"
-        if load_checkpoint(path).task == "dbn":
-            model, cfg = _load_dbn(path)
-        else:
-            model, cfg = load_autoencoder(path)
+        autoencoder = Autoencoder.from_checkpoint(RunFolder(runs / name).best)
+        cfg = autoencoder.config
         if images is None:
             images = _spread(load_images(dataset, "test", cfg.data.root, cfg.run.stages)[0], count)
             rows.append(images.numpy())
             labels.append("original")
         with torch.no_grad():
-            rows.append(model(images).reconstruction.numpy())
+            rows.append(autoencoder.model(images).reconstruction.numpy())
         labels.append(f"{name.split('_', 2)[-1] if name.startswith('ae_') else name} ({cfg.model.code_size})")
         if len(rows) == 2:  # PCA at the first model's code size, right under the originals
             rows.insert(1, _pca_reconstruction(cfg, images))
             labels.insert(1, f"PCA ({cfg.model.code_size})")
-    from pipeline.unsupervised.figures import image_grid
-
     return image_grid(rows, out / f"reconstructions_{dataset}.png", labels, title=f"{dataset} test reconstructions")
 
 
 def _pca_reconstruction(cfg, images):
     """Closed-form PCA (fitted on the model's training images) reconstructions of ``images``."""
-    from pipeline.tasks._unsup_common import load_splits, pca_stage
-    from pipeline.unsupervised.pca import PCA
+    from pipeline.data.image_tensors import load_splits
+    from pipeline.unsupervised.pca import pca_reconstruction, pca_stage
 
     stage = pca_stage(cfg.data, load_splits(cfg.data, cfg.run.stages).train, cfg.run.stages)
-    k = cfg.model.code_size
-    pca = PCA(np.load(stage / "mean.npy"), np.load(stage / "components.npy")[:, :k], np.load(stage / "variance.npy"))
-    return pca.decode(pca.encode(images.flatten(1).numpy())).reshape(images.shape)
-
-
-def _load_dbn(path: Path):
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.tasks.dbn import DBNTaskConfig
-    from pipeline.unsupervised.autoencoder import build_autoencoder
-
-    ckpt = load_checkpoint(path)
-    cfg = DBNTaskConfig.model_validate(ckpt.meta["config"])
-    model = build_autoencoder(cfg.model, tuple(ckpt.meta["input_shape"]))
-    model.load_state_dict(ckpt.model)
-    return model.eval(), cfg
+    return pca_reconstruction(stage, cfg.model.code_size, images)
 
 
 def gibbs_chains(out: Path, runs: Path, count: int) -> Path:
     """Gibbs chains of the MNIST RBM started from test digits: a snapshot every 100 steps, E[v | h] shown."""
     import torch
 
-    from pipeline.tasks.rbm import load_features, load_rbm
     from pipeline.unsupervised.figures import image_grid
+    from pipeline.unsupervised.rbm_features import TrainedRBM, load_features
 
-    rbm, cfg, _ = load_rbm(_need(runs / "rbm_mnist" / "checkpoints" / "best.pt"))
+    trained = TrainedRBM.from_checkpoint(_need(RunFolder(runs / "rbm_mnist").best))
+    rbm, cfg = trained.rbm, trained.config
     data = load_features(cfg.data, cfg.run.stages)
     torch.manual_seed(0)
     v = torch.from_numpy(data.test[np.arange(count) * 37])  # (count, V) different digits
@@ -168,16 +169,22 @@ def gibbs_chains(out: Path, runs: Path, count: int) -> Path:
             v = rbm.gibbs(v, 100)
             snapshots.append(rbm.visible_mean(rbm.hidden_prob(v)).numpy())
     chains = np.stack(snapshots, 1).reshape(count, count, *data.image_shape)  # (chain, step, H, W)
-    return image_grid(list(chains), out / "rbm_gibbs_chains.png", [f"chain {i + 1}" for i in range(count)],
-                      title="RBM Gibbs chains from test digits (columns: every 100 steps)")
+    return image_grid(
+        list(chains),
+        out / "rbm_gibbs_chains.png",
+        [f"chain {i + 1}" for i in range(count)],
+        title="RBM Gibbs chains from test digits (columns: every 100 steps)",
+    )
 
 
 def rbm_filters(out: Path, runs: Path, count: int) -> Path:
-    from pipeline.tasks.rbm import load_rbm
     from pipeline.unsupervised.figures import image_grid, tile_filters
+    from pipeline.unsupervised.rbm_features import TrainedRBM
 
-    rbm, cfg, extra = load_rbm(_need(runs / "rbm_mnist" / "checkpoints" / "best.pt"))
-    shape = tuple(extra["meta"]["image_shape"])
-    filters = tile_filters(rbm.weight.detach().numpy(), shape, count * count)
-    return image_grid([filters[i * count:(i + 1) * count] for i in range(count)], out / "rbm_filters.png",
-                      title="RBM weights of the first hidden units (MNIST)")
+    trained = TrainedRBM.from_checkpoint(_need(RunFolder(runs / "rbm_mnist").best))
+    filters = tile_filters(trained.rbm.weight.detach().numpy(), trained.image_shape, count * count)
+    return image_grid(
+        [filters[i * count : (i + 1) * count] for i in range(count)],
+        out / "rbm_filters.png",
+        title="RBM weights of the first hidden units (MNIST)",
+    )

@@ -22,35 +22,27 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from pipeline.checkpoint import load_checkpoint
+    from pipeline.checkpoint import checkpoint_task
     from pipeline.device import resolve_runtime
+    from pipeline.gan.figures import captioned_grid, save_grid
+    from pipeline.gan.models import Gan
+    from pipeline.gan.text_to_image import TextToImage
 
     resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
     if args.n < 1:
         raise PipelineError("--n must be at least 1")
-    task = load_checkpoint(args.checkpoint).task
-    gen = torch.Generator().manual_seed(args.seed)
+    task = checkpoint_task(args.checkpoint)
     if task == "text_to_image":
-        from pipeline.gan.figures import captioned_grid
-        from pipeline.tasks.text_to_image import load_text_to_image
-
         if not args.text or not all(t.strip() for t in args.text):
             raise PipelineError('a text-to-image checkpoint needs captions: generate "a dog runs on the grass" ...')
-        model = load_text_to_image(args.checkpoint)
-        z = torch.randn(args.n, model.meta["model"]["z_dim"], generator=gen)
+        model = TextToImage.from_checkpoint(args.checkpoint)
+        z = model.latents(args.n, args.seed)
         images = model.generate(model.embed(list(args.text)).repeat_interleave(args.n, 0), z.repeat(len(args.text), 1))
         out = captioned_grid(images, list(args.text), args.out)
     elif task == "gan":
-        from pipeline.gan.figures import save_grid
-        from pipeline.gan.models import players_from_checkpoint
-        from pipeline.tasks.gan import generate
-
         if args.text:
             raise PipelineError("this is an unconditional GAN checkpoint: it takes no text")
-        generator, _, meta = players_from_checkpoint(args.checkpoint)
-        out = save_grid(generate(generator, args.n * args.n, meta["model"]["z_dim"], args.seed), args.out, nrow=args.n)
+        out = save_grid(Gan.from_checkpoint(args.checkpoint).sample(args.n * args.n, args.seed), args.out, nrow=args.n)
     else:
         raise PipelineError(f"{args.checkpoint} is a {task!r} checkpoint; generate takes gan or text_to_image")
     print(f"wrote {out}")

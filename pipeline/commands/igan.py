@@ -75,15 +75,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _runtime_and_meta(checkpoint: str) -> dict:
-    from pipeline.checkpoint import load_checkpoint
     from pipeline.device import resolve_runtime
+    from pipeline.gan.models import Gan
 
     resolve_runtime("cpu")  # sets torch threads from $PIPELINE_THREADS
-    return load_checkpoint(checkpoint, task="gan").meta
+    return Gan.from_checkpoint(checkpoint).meta
 
 
 def _test_images(meta: dict, limit: int | None = None):
-    from pipeline.adversarial.datasets import evaluation_subset, load_images
+    from pipeline.data.image_tensors import evaluation_subset, load_images
 
     cfg = meta["config"]
     images, _ = load_images(cfg["data"]["dataset"], "test", cfg["data"]["root"], cfg["run"]["stages"])
@@ -161,15 +161,15 @@ def edit(args: argparse.Namespace) -> int:
 
 
 def train_encoder(args: argparse.Namespace) -> int:
-    from pipeline.adversarial.datasets import load_images
+    from pipeline.data.image_tensors import load_images
     from pipeline.gan.encoder import EncoderTrainConfig
     from pipeline.gan.encoder import train_encoder as fit
-    from pipeline.gan.models import players_from_checkpoint
+    from pipeline.gan.models import Gan
 
     meta = _runtime_and_meta(args.checkpoint)
     if args.steps < 1 or args.batch_size < 2:
         raise PipelineError("--steps must be ≥ 1 and --batch-size ≥ 2")
-    generator, _, _ = players_from_checkpoint(args.checkpoint)
+    generator = Gan.from_checkpoint(args.checkpoint).generator
     cfg = meta["config"]
     images, _ = load_images(cfg["data"]["dataset"], "train", cfg["data"]["root"], cfg["run"]["stages"])
     run_dir = Path(args.out or f"{cfg['run']['dir']}_encoder")

@@ -22,17 +22,36 @@ def register(subparsers) -> None:
     p.add_argument("--requests", type=int, default=600, help="requests per run at most")
     p.add_argument("--max-seconds", type=float, default=60, help="seconds per run at most")
     p.add_argument("--endpoints", nargs="+", default=["translate", "caption"], choices=["translate", "caption"])
-    p.add_argument("--beam", type=int, nargs="+", default=[1, 5],
-                   help="beam_size of the translate requests, one series each (1 = greedy)")
-    p.add_argument("--batching", nargs="+", default=["on", "off"], choices=["on", "off"],
-                   help="on: the config's user_config; off: max_batch_size 1 (same replicas, threads, quantize)")
-    p.add_argument("--overload", type=int, metavar="CLIENTS",
-                   help="after the series, CLIENTS clients for --overload-seconds against /v1/translate")
+    p.add_argument(
+        "--beam",
+        type=int,
+        nargs="+",
+        default=[1, 5],
+        help="beam_size of the translate requests, one series each (1 = greedy)",
+    )
+    p.add_argument(
+        "--batching",
+        nargs="+",
+        default=["on", "off"],
+        choices=["on", "off"],
+        help="on: the config's user_config; off: max_batch_size 1 (same replicas, threads, quantize)",
+    )
+    p.add_argument(
+        "--overload",
+        type=int,
+        metavar="CLIENTS",
+        help="after the series, CLIENTS clients for --overload-seconds against /v1/translate",
+    )
     p.add_argument("--overload-seconds", type=float, default=30)
     p.add_argument("--machine", default="2-core CPU", help="machine label for the table")
-    p.add_argument("--set", nargs="+", default=[], metavar="DEPLOYMENT.FIELD=VALUE",
-                   help="override the Serve config for this benchmark, e.g. translator.num_replicas=1 "
-                        "translator.user_config.max_batch_size=16 args.threads=2 args.quantize=none (values are YAML)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="DEPLOYMENT.FIELD=VALUE",
+        help="override the Serve config for this benchmark, e.g. translator.num_replicas=1 "
+        "translator.user_config.max_batch_size=16 args.threads=2 args.quantize=none (values are YAML)",
+    )
     p.add_argument("--out", default="data/bench", help="output folder")
     p.set_defaults(func=run)
 
@@ -83,8 +102,10 @@ def apply_sets(config: dict, sets: list[str]) -> dict:
             entries = app.setdefault("deployments", [])
             node = next((d for d in entries if d["name"] == parts[0]), None)
             if node is None:
-                raise PipelineError(f"--set {item!r}: no deployment {parts[0]!r} in the Serve config "
-                                    f"(known: {', '.join(d['name'] for d in entries)})")
+                raise PipelineError(
+                    f"--set {item!r}: no deployment {parts[0]!r} in the Serve config "
+                    f"(known: {', '.join(d['name'] for d in entries)})"
+                )
         for part in parts[1:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = yaml.safe_load(raw)
@@ -102,11 +123,16 @@ def _run_series(args, url: str, batching: str, log) -> list:
         deployment = "translator" if endpoint == "translate" else "captioner"
         asyncio.run(run_load(url, endpoint, make, 4, 16, 60, "warm-up"))
         for clients in args.clients:
-            result = asyncio.run(run_load(url, f"/v1/{endpoint}", make, clients, args.requests, args.max_seconds,
-                                          batching, deployment, beam))
-            log(f"{endpoint} beam {beam or 'default'} batching {batching} clients {clients}: {result.throughput} "
+            result = asyncio.run(
+                run_load(
+                    url, f"/v1/{endpoint}", make, clients, args.requests, args.max_seconds, batching, deployment, beam
+                )
+            )
+            log(
+                f"{endpoint} beam {beam or 'default'} batching {batching} clients {clients}: {result.throughput} "
                 f"req/s, p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, median batch "
-                f"{result.batches.get('median')}, errors {result.errors or 'none'}")
+                f"{result.batches.get('median')}, errors {result.errors or 'none'}"
+            )
             results.append(result)
     return results
 
@@ -124,25 +150,50 @@ def run(args: argparse.Namespace) -> int:
     check_checkpoints(base)
     url = f"http://127.0.0.1:{args.port}"
     off = {"user_config": {"max_batch_size": 1}}
-    settings = {d["name"]: {k: d.get(k) for k in ("num_replicas", "user_config", "ray_actor_options")}
-                for d in base["applications"][0].get("deployments", [])}
+    settings = {
+        d["name"]: {k: d.get(k) for k in ("num_replicas", "user_config", "ray_actor_options")}
+        for d in base["applications"][0].get("deployments", [])
+    }
     results, overload = [], None
     for batching in args.batching:
-        deploy(with_overrides(base, deployments={} if batching == "on" else {"translator": off, "captioner": off}),
-               timeout_s=600)
+        deploy(
+            with_overrides(base, deployments={} if batching == "on" else {"translator": off, "captioner": off}),
+            timeout_s=600,
+        )
         results += _run_series(args, url, batching, log)
     if args.overload:
-        overload = asyncio.run(run_load(url, "/v1/translate", translate_request(_texts()), args.overload,
-                                        10**9, args.overload_seconds, args.batching[-1], "translator"))
-        log(f"overload {args.overload} clients {args.overload_seconds:.0f}s: statuses {overload.errors or 'all 200'}, "
+        overload = asyncio.run(
+            run_load(
+                url,
+                "/v1/translate",
+                translate_request(_texts()),
+                args.overload,
+                10**9,
+                args.overload_seconds,
+                args.batching[-1],
+                "translator",
+            )
+        )
+        log(
+            f"overload {args.overload} clients {args.overload_seconds:.0f}s: statuses {overload.errors or 'all 200'}, "
             f"{overload.ok} ok, refusals without Retry-After {overload.refused_without_retry_after}, "
-            f"peak RSS MiB {overload.peak_rss_mib}")
+            f"peak RSS MiB {overload.peak_rss_mib}"
+        )
     out = Path(args.out)
     app_args = base["applications"][0]["args"]
-    write_json(out / "results.json", {"machine": args.machine, "config": args.config, "overrides": args.set,
-                                      "deployments": settings, "threads": app_args.get("threads"),
-                                      "quantize": app_args.get("quantize", "none"), "results": as_dicts(results),
-                                      "overload": as_dicts([overload])[0] if overload else None})
+    write_json(
+        out / "results.json",
+        {
+            "machine": args.machine,
+            "config": args.config,
+            "overrides": args.set,
+            "deployments": settings,
+            "threads": app_args.get("threads"),
+            "quantize": app_args.get("quantize", "none"),
+            "results": as_dicts(results),
+            "overload": as_dicts([overload])[0] if overload else None,
+        },
+    )
     write_text(out / "table.md", markdown(results, args.machine))
     print(markdown(results, args.machine))
     from ray import serve

@@ -15,9 +15,14 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve translation and captioning over HTTP (Ray Serve)")
     p.add_argument("--config", default="conf/serve.yaml", help="Ray Serve config file (default: conf/serve.yaml)")
     p.add_argument("--port", type=int, help="HTTP port (default: the config's http_options.port)")
-    p.add_argument("--translator", action="append", default=[], metavar="PAIR=CHECKPOINT",
-                   help="serve this translation checkpoint for PAIR (e.g. en-fr=data/runs/en_fr/checkpoints/best.pt); "
-                        "repeatable; replaces the config's translators")
+    p.add_argument(
+        "--translator",
+        action="append",
+        default=[],
+        metavar="PAIR=CHECKPOINT",
+        help="serve this translation checkpoint for PAIR (e.g. en-fr=data/runs/en_fr/checkpoints/best.pt); "
+        "repeatable; replaces the config's translators",
+    )
     p.add_argument("--captioner", metavar="CHECKPOINT", help="captioning checkpoint (replaces the config's)")
     p.add_argument("--address", help="existing Ray cluster to deploy on (default: start a local one)")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the deployments to start")

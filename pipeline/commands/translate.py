@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.commands import resolve_checkpoint
 from pipeline.errors import PipelineError
 
 
@@ -36,7 +37,6 @@ def _read_lines(path: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.cli import resolve_checkpoint
     from pipeline.inference.translator import Translator
     from pipeline.plots import attention_heatmap
 

@@ -26,8 +26,12 @@ class TranslationBatch:
         return int((self.tgt_out != 0).sum())
 
     def to(self, device: torch.device) -> TranslationBatch:
-        return TranslationBatch(*(t.to(device, non_blocking=True) for t in
-                                  (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
+        return TranslationBatch(
+            *(
+                t.to(device, non_blocking=True)
+                for t in (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)
+            )
+        )
 
 
 def pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
@@ -37,8 +41,14 @@ def pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
     return out
 
 
-def collate(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray] | None, index: Sequence[int],
-            bos_id: int = 2, eos_id: int = 3, pad_id: int = 0) -> TranslationBatch:
+def collate(
+    src: Sequence[np.ndarray],
+    tgt: Sequence[np.ndarray] | None,
+    index: Sequence[int],
+    bos_id: int = 2,
+    eos_id: int = 3,
+    pad_id: int = 0,
+) -> TranslationBatch:
     src_t = pad(src, pad_id)
     lengths = torch.tensor([len(s) for s in src], dtype=torch.long)
     if tgt is None:
@@ -65,8 +75,9 @@ class TokenBucketBatches:
     """Shuffle, sort within pools of ``pool_batches`` batches by length, cut by ``max_tokens``
     (padded size: rows × longest side), shuffle the batches. Same (seed, epoch) → same batches."""
 
-    def __init__(self, src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], max_tokens: int, seed: int,
-                 pool_batches: int = 100):
+    def __init__(
+        self, src: Sequence[np.ndarray], tgt: Sequence[np.ndarray], max_tokens: int, seed: int, pool_batches: int = 100
+    ):
         self.src, self.tgt, self.max_tokens, self.seed, self.pool = src, tgt, max_tokens, seed, pool_batches
         self.lengths = np.array([max(len(s), len(t)) + 1 for s, t in zip(src, tgt)])
 
@@ -76,7 +87,7 @@ class TokenBucketBatches:
         pool_size = max(1, self.pool * self.max_tokens // max(int(self.lengths.mean()), 1))
         groups: list[np.ndarray] = []
         for start in range(0, len(order), pool_size):
-            pool = order[start:start + pool_size]
+            pool = order[start : start + pool_size]
             pool = pool[np.argsort(self.lengths[pool], kind="stable")]
             groups.extend(_cut(pool, self.lengths, self.max_tokens))
         groups = [groups[i] for i in rng.permutation(len(groups))]
@@ -100,8 +111,10 @@ def _cut(sorted_idx: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[n
 def inference_batches(src: Sequence[np.ndarray], batch_size: int) -> list[TranslationBatch]:
     """Source-only batches sorted by length (fast decoding); ``index`` restores the order."""
     order = np.argsort([len(s) for s in src], kind="stable")
-    return [collate([src[j] for j in order[i:i + batch_size]], None, order[i:i + batch_size])
-            for i in range(0, len(order), batch_size)]
+    return [
+        collate([src[j] for j in order[i : i + batch_size]], None, order[i : i + batch_size])
+        for i in range(0, len(order), batch_size)
+    ]
 
 
 class ShuffledTensorBatches:
@@ -126,5 +139,34 @@ class _ShuffledEpoch(Sequence):
     def __getitem__(self, i: int):
         if not 0 <= i < len(self):
             raise IndexError(i)
-        idx = self.order[i * self.source.batch_size:(i + 1) * self.source.batch_size]
+        idx = self.order[i * self.source.batch_size : (i + 1) * self.source.batch_size]
         return self.source.make_batch(*(t[idx] for t in self.source.tensors))
+
+
+@dataclass
+class ImageBatch:
+    """Labelled images; ``n_tokens`` counts images, so the trainer's rates are images/s."""
+
+    images: torch.Tensor  # (B, C, H, W) in [0, 1]
+    labels: torch.Tensor  # (B,)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> ImageBatch:
+        return ImageBatch(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class ReconstructionBatch:
+    """Images only (their own targets); ``n_tokens`` counts images."""
+
+    images: torch.Tensor  # (B, C, H, W) in [0, 1]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.images)
+
+    def to(self, device: torch.device) -> ReconstructionBatch:
+        return ReconstructionBatch(self.images.to(device))

@@ -34,15 +34,27 @@ class CaptionBatch:
         return int((self.tgt_out != Vocabulary.pad_id).sum())
 
     def to(self, device: torch.device) -> CaptionBatch:
-        return CaptionBatch(*(t.to(device, non_blocking=True) for t in
-                              (self.images, self.caption_image, self.tgt_in, self.tgt_out, self.image_index)))
+        return CaptionBatch(
+            *(
+                t.to(device, non_blocking=True)
+                for t in (self.images, self.caption_image, self.tgt_in, self.tgt_out, self.image_index)
+            )
+        )
 
 
 class CaptionBatches:
     """The trainer's ``BatchSource`` for one split."""
 
-    def __init__(self, split: CaptionSplit, pixels: np.ndarray, batch_images: int, max_caption_len: int,
-                 seed: int, augment: Augment | None = None, captions_per_image: int | None = None):
+    def __init__(
+        self,
+        split: CaptionSplit,
+        pixels: np.ndarray,
+        batch_images: int,
+        max_caption_len: int,
+        seed: int,
+        augment: Augment | None = None,
+        captions_per_image: int | None = None,
+    ):
         self.split, self.pixels, self.batch_images = split, pixels, batch_images
         self.max_caption_len, self.seed, self.augment = max_caption_len, seed, augment
         self.captions_per_image = captions_per_image
@@ -51,7 +63,7 @@ class CaptionBatches:
     def epoch(self, epoch: int) -> Sequence[CaptionBatch]:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.groups))
-        chunks = [order[i:i + self.batch_images] for i in range(0, len(order), self.batch_images)]
+        chunks = [order[i : i + self.batch_images] for i in range(0, len(order), self.batch_images)]
         picks = [self._pick(rng, self.groups[row]) for row in range(len(self.groups))]
         return _EpochBatches(self, chunks, picks, epoch)
 
@@ -71,9 +83,13 @@ class CaptionBatches:
                 caption_image.append(b)
                 targets.append(self.split.caption(c)[: self.max_caption_len].tolist())
         bos, eos, pad_id = Vocabulary.bos_id, Vocabulary.eos_id, Vocabulary.pad_id
-        return CaptionBatch(images, torch.tensor(caption_image, dtype=torch.long),
-                            pad([[bos, *t] for t in targets], pad_id), pad([[*t, eos] for t in targets], pad_id),
-                            torch.from_numpy(rows.astype(np.int64)))
+        return CaptionBatch(
+            images,
+            torch.tensor(caption_image, dtype=torch.long),
+            pad([[bos, *t] for t in targets], pad_id),
+            pad([[*t, eos] for t in targets], pad_id),
+            torch.from_numpy(rows.astype(np.int64)),
+        )
 
 
 class _EpochBatches(Sequence):
@@ -91,8 +107,9 @@ class _EpochBatches(Sequence):
         return self.source.make(self.chunks[i], self.picks, generator)
 
 
-def image_batches(pixels: np.ndarray, batch_size: int, limit: int | None = None) -> Iterator[tuple[np.ndarray,
-                                                                                                    torch.Tensor]]:
+def image_batches(
+    pixels: np.ndarray, batch_size: int, limit: int | None = None
+) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Evaluation: (rows, float images (B, 3, H, W)) in split order, no augmentation."""
     total = len(pixels) if limit is None else min(limit, len(pixels))
     for start in range(0, total, batch_size):

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from pipeline.config import Config
-from pipeline.data.flickr8k import CaptionedImage
+from pipeline.caption_metrics import CiderDTable, ptb_tokenize
+from pipeline.config import Config, default, variants
+from pipeline.data.coco import load_coco_captions
+from pipeline.data.flickr8k import SPLITS, CaptionedImage, load_flickr8k
 from pipeline.data.images import AugmentConfig, ImageConfig, build_image_stage, open_split
+from pipeline.data.tokenization import tokenize
 from pipeline.data.vocabulary import Vocabulary
 from pipeline.errors import PipelineError
 from pipeline.files import sha256_json
@@ -33,32 +37,48 @@ TOKENIZER_VERSION = "spacy-blank-en+lower+nopunct/1"
 
 
 class CocoSplitConfig(Config):
-    annotations: str  # a captions_*.json file
-    images: str  # the folder its file_name entries are relative to
+    """One split of a COCO-format caption source."""
+
+    annotations: str = Field(description="a captions_*.json file")
+    images: str = Field(description="the folder its file_name entries are relative to")
 
 
-class CaptionDataConfig(Config):
-    """The ``data:`` section of a captioning config."""
-
-    source: Literal["flickr8k", "coco"] = "flickr8k"  # flickr8k reader, or COCO caption files
-    root: str | None = None  # Flickr8k folder; default $PIPELINE_DATASETS/flickr8k
-    coco: dict[str, CocoSplitConfig] = {}  # source coco: split name → files; needs train, dev, test
-    min_frequency: int = 5  # words seen fewer times in training captions become <unk>
-    max_vocab: int | None = None  # cap on vocabulary size (specials included)
-    max_caption_len: int = 20  # training captions are cut to this many words (+ </s>)
-    images: ImageConfig = ImageConfig()
-    augment: AugmentConfig = AugmentConfig()
+class CaptionDataBase(Config):
+    min_frequency: int = Field(
+        5, description="words seen fewer times in the training captions become <unk> (5 → ~2.5k words on Flickr8k)"
+    )
+    max_vocab: int | None = Field(None, description="cap on the vocabulary size, specials included (null: no cap)")
+    max_caption_len: int = Field(20, description="training captions are cut to this many words (+ </s>)")
+    images: ImageConfig = Field(ImageConfig(), description="how images are resized and cached")
+    augment: AugmentConfig = Field(AugmentConfig(), description="random augmentation of the training batches")
 
 
-def read_examples(cfg: CaptionDataConfig) -> dict[str, list[CaptionedImage]]:
+class Flickr8kCaptionDataConfig(CaptionDataBase):
+    """``source: flickr8k``: the Flickr8k reader and its official splits."""
+
+    source: Literal["flickr8k"] = Field(
+        "flickr8k",
+        description="flickr8k (images/ + captions.txt or "
+        "Flickr8k.token.txt + split lists) or coco (caption files per split)",
+    )
+    root: str | None = Field(None, description="Flickr8k folder (null: $PIPELINE_DATASETS/flickr8k)")
+
+
+class CocoCaptionDataConfig(CaptionDataBase):
+    """``source: coco``: any COCO caption file plus image folder per split (MS-COCO, Flickr30k, ...)."""
+
+    source: Literal["coco"] = default(Flickr8kCaptionDataConfig, "source", "coco")
+    coco: dict[str, CocoSplitConfig] = Field(description="split name → its files; needs train, dev and test")
+
+
+CaptionDataConfig = variants(Flickr8kCaptionDataConfig, CocoCaptionDataConfig, key="source", default="flickr8k")
+
+
+def read_examples(cfg: CaptionDataBase) -> dict[str, list[CaptionedImage]]:
     """Split name → images with their captions, for the configured source."""
-    if cfg.source == "flickr8k":
-        from pipeline.data.flickr8k import SPLITS, load_flickr8k
-
+    if isinstance(cfg, Flickr8kCaptionDataConfig):
         dataset = load_flickr8k(cfg.root)
         return {split: dataset.split(split) for split in SPLITS}
-    from pipeline.data.coco import load_coco_captions
-
     missing = {"train", "dev", "test"} - set(cfg.coco)
     if missing:
         raise PipelineError(f"data.source coco needs data.coco.<split>.annotations/images for {sorted(missing)}")
@@ -67,8 +87,6 @@ def read_examples(cfg: CaptionDataConfig) -> dict[str, list[CaptionedImage]]:
 
 def caption_tokens(captions: list[str]) -> list[list[str]]:
     """Lowercased spaCy tokens without punctuation-only tokens (the PTB scorer drops those too)."""
-    from pipeline.data.tokenization import tokenize
-
     return [[t for t in toks if any(ch.isalnum() for ch in t)] for toks in tokenize(captions, "en", lowercase=True)]
 
 
@@ -83,7 +101,7 @@ class CaptionSplit:
     references: list[list[str]]  # raw captions per image row
 
     def caption(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i]:self.offsets[i + 1]]
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
     def captions_of(self) -> list[list[int]]:
         """Caption indices grouped by image row."""
@@ -93,8 +111,9 @@ class CaptionSplit:
         return groups
 
 
-def build_caption_stage(stage_root: Path, examples: dict[str, list[CaptionedImage]], cfg: CaptionDataConfig,
-                        force: bool = False) -> StageOutput:
+def build_caption_stage(
+    stage_root: Path, examples: dict[str, list[CaptionedImage]], cfg: CaptionDataBase, force: bool = False
+) -> StageOutput:
     params = {"tokenizer": TOKENIZER_VERSION, "min_frequency": cfg.min_frequency, "max_vocab": cfg.max_vocab}
     inputs = {split: sha256_json([[ex.image_id, ex.captions] for ex in rows]) for split, rows in examples.items()}
 
@@ -121,8 +140,6 @@ def build_caption_stage(stage_root: Path, examples: dict[str, list[CaptionedImag
 
 
 def _cider_table(train: list[CaptionedImage]):
-    from pipeline.caption_metrics import CiderDTable, ptb_tokenize
-
     tokenized = ptb_tokenize({i: list(ex.captions) for i, ex in enumerate(train)})
     return CiderDTable.from_references([tokenized[i] for i in range(len(train))])
 
@@ -147,7 +164,7 @@ class PreparedCaptions:
         return stats["mean"], stats["std"]
 
 
-def prepare_captions(cfg: CaptionDataConfig, stage_root: str | Path, force: bool = False) -> PreparedCaptions:
+def prepare_captions(cfg: CaptionDataBase, stage_root: str | Path, force: bool = False) -> PreparedCaptions:
     examples = read_examples(cfg)
     paths = {split: [ex.path for ex in rows] for split, rows in examples.items()}
     name = f"caption-images-{cfg.source}-{cfg.images.size}-{cfg.images.resize}"  # sizes coexist, no pruning

@@ -83,8 +83,13 @@ def coco_annotations(examples: Sequence[CaptionedImage], description: str = "") 
     for ex in examples:
         for caption in ex.captions:
             annotations.append({"id": len(annotations) + 1, "image_id": ids[ex.image_id], "caption": caption})
-    return {"info": {"description": description}, "licenses": [], "type": "captions",
-            "images": images, "annotations": annotations}
+    return {
+        "info": {"description": description},
+        "licenses": [],
+        "type": "captions",
+        "images": images,
+        "annotations": annotations,
+    }
 
 
 def write_coco_annotations(path: str | Path, examples: Sequence[CaptionedImage], description: str = "") -> dict:

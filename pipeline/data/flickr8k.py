@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.data.roots import dataset_root
+from pipeline.data.roots import SET_ROOT, dataset_root
 from pipeline.errors import PipelineError
 
 SPLITS = ("train", "dev", "test")
@@ -35,9 +35,10 @@ SPLIT_FILES = {
     "dev": ("split_dev.txt", "Flickr_8k.devImages.txt"),
     "test": ("split_test.txt", "Flickr_8k.testImages.txt"),
 }
-ORIGIN_HINT = ("Flickr8k is not downloadable without a licence click-through; get it from "
-               "https://illinois.edu/fb/sec/1713398 (or the Kaggle mirror 'adityajn105/flickr8k') and set "
-               "data.root or $PIPELINE_DATASETS")
+ORIGIN_HINT = (
+    "Flickr8k is not downloadable without a licence click-through; get it from "
+    f"https://illinois.edu/fb/sec/1713398 (or the Kaggle mirror 'adityajn105/flickr8k'), then {SET_ROOT}"
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,9 @@ def load_flickr8k(configured_root: str | None = None, check_images: bool = True)
     for split, names in splits.items():
         missing = [n for n in names if n not in raw]
         if missing:
-            raise PipelineError(f"{len(missing)} {split} images have no captions in {caption_file.name}, "
-                                f"e.g. {missing[0]}")
+            raise PipelineError(
+                f"{len(missing)} {split} images have no captions in {caption_file.name}, e.g. {missing[0]}"
+            )
         if check_images and not (image_dir / names[0]).is_file():
             raise PipelineError(f"image {names[0]} of split {split} not found in {image_dir}")
     return Flickr8k(root, image_dir, {k: tuple(v) for k, v in raw.items()}, splits, caption_file)

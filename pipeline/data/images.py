@@ -26,9 +26,11 @@ from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.files import sha256_json
 from pipeline.progress import progress
 from pipeline.stages import StageOutput, run_stage
 
@@ -61,8 +63,9 @@ def load_rgb(source: str | os.PathLike | bytes | object, name: str | None = None
     except (OSError, SyntaxError, ValueError) as err:
         raise PipelineError(f"{label}: damaged or truncated image ({err})") from None
     if min(image.size) < MIN_SIDE:
-        raise PipelineError(f"{label}: image is {image.size[0]}x{image.size[1]} pixels; "
-                            f"captioning needs at least {MIN_SIDE}x{MIN_SIDE}")
+        raise PipelineError(
+            f"{label}: image is {image.size[0]}x{image.size[1]} pixels; captioning needs at least {MIN_SIDE}x{MIN_SIDE}"
+        )
     return to_rgb(image)
 
 
@@ -103,19 +106,20 @@ def prepare_image(image, size: int, resize: ResizeMode = "squash") -> np.ndarray
 class ImageConfig(Config):
     """The ``data.images:`` section."""
 
-    size: int = 224  # side of the square the encoder sees
-    resize: ResizeMode = "squash"  # squash (keep whole picture) | center_crop (keep aspect ratio)
+    size: int = Field(224, description="side of the square image the CNN sees")
+    resize: ResizeMode = Field(
+        "squash", description="squash (whole picture, aspect ratio lost) or center_crop (shorter side, centre square)"
+    )
 
 
 def image_inputs_hash(paths: Sequence[Path]) -> str:
     """Names and byte sizes of the image files (hashing 19 GB of MS-COCO pixels would take minutes)."""
-    from pipeline.files import sha256_json
-
     return sha256_json([[p.name, p.stat().st_size] for p in paths])
 
 
-def build_image_stage(stage_root: Path, splits: Mapping[str, Sequence[Path]], cfg: ImageConfig,
-                      force: bool = False, name: str = "images") -> StageOutput:
+def build_image_stage(
+    stage_root: Path, splits: Mapping[str, Sequence[Path]], cfg: ImageConfig, force: bool = False, name: str = "images"
+) -> StageOutput:
     """Decode and resize each split's images into ``<split>.npy`` (uint8, N x H x W x 3) + names.
 
     ``name`` should differ between datasets and sizes that live side by side: a new build
@@ -126,8 +130,9 @@ def build_image_stage(stage_root: Path, splits: Mapping[str, Sequence[Path]], cf
     def build(out: Path) -> dict:
         stats: dict = {}
         for split, paths in splits.items():
-            array = np.lib.format.open_memmap(out / f"{split}.npy", mode="w+", dtype=np.uint8,
-                                              shape=(len(paths), cfg.size, cfg.size, 3))
+            array = np.lib.format.open_memmap(
+                out / f"{split}.npy", mode="w+", dtype=np.uint8, shape=(len(paths), cfg.size, cfg.size, 3)
+            )
             for i, path in enumerate(progress(paths, desc=f"images {split}", unit="img")):
                 array[i] = prepare_image(load_rgb(path), cfg.size, cfg.resize)
             array.flush()
@@ -151,12 +156,12 @@ def channel_stats(array: np.ndarray, chunk: int = 256) -> tuple[list[float], lis
     """Per-channel mean and std in [0, 1] units, in chunks so a memmap is never loaded whole."""
     total, total_sq, count = np.zeros(3), np.zeros(3), 0
     for start in range(0, len(array), chunk):
-        block = np.asarray(array[start:start + chunk], dtype=np.float64) / 255.0
+        block = np.asarray(array[start : start + chunk], dtype=np.float64) / 255.0
         total += block.sum(axis=(0, 1, 2))
-        total_sq += (block ** 2).sum(axis=(0, 1, 2))
+        total_sq += (block**2).sum(axis=(0, 1, 2))
         count += block.shape[0] * block.shape[1] * block.shape[2]
     mean = total / max(count, 1)
-    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean ** 2, 1e-12))
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 1e-12))
     return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]
 
 
@@ -168,10 +173,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 class AugmentConfig(Config):
     """The ``data.augment:`` section (train batches only)."""
 
-    crop_scale: tuple[float, float] = (0.7, 1.0)  # random resized crop: area fraction range (1,1 = off)
-    crop_ratio: tuple[float, float] = (0.8, 1.25)  # ... and aspect ratio range
-    hflip: float = 0.5  # probability of a horizontal flip ("left"/"right" rarely appear in captions)
-    jitter: float = 0.2  # max relative change of brightness and contrast (0 = off)
+    crop_scale: tuple[float, float] = Field(
+        (0.7, 1.0), description="random resized crop: range of the fraction of the image area kept ([1, 1]: off)"
+    )
+    crop_ratio: tuple[float, float] = Field((0.8, 1.25), description="... and of its aspect ratio")
+    hflip: float = Field(0.5, description="probability of a horizontal flip")
+    jitter: float = Field(0.2, description="max relative change of brightness and contrast (0: off)")
 
 
 class Augment:
@@ -214,5 +221,4 @@ class Augment:
         theta[:, 0, 0], theta[:, 0, 2] = width_frac, center_x
         theta[:, 1, 1], theta[:, 1, 2] = height_frac, center_y
         grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
-                                               align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

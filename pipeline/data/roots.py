@@ -21,6 +21,10 @@ from pipeline.progress import log
 
 ENV_VAR = "PIPELINE_DATASETS"
 DOWNLOADS = Path("data/downloads")
+SET_ROOT = (
+    f"set {ENV_VAR}=/path/to/datasets (a folder with multi30k/, flickr8k/, cifar10/, mnist/) or the config's "
+    "data.root to a local copy"
+)
 
 
 def dataset_root(name: str, configured: str | None) -> Path | None:
@@ -48,6 +52,5 @@ def fetch(url: str, dest: Path, timeout: float = 60.0) -> Path:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
             tmp.write_bytes(response.read())
     except OSError as err:
-        raise PipelineError(f"could not download {url} ({err}); point ${ENV_VAR} or data.root at a local copy") \
-            from None
+        raise PipelineError(f"could not download {url} ({err}); {SET_ROOT}") from None
     return dest

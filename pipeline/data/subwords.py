@@ -31,9 +31,13 @@ class SubwordModel:
         tokenizer = Tokenizer(models.BPE(unk_token=UNK, end_of_word_suffix=_SUFFIX))
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         tokenizer.decoder = decoders.BPEDecoder(suffix=_SUFFIX)
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=[PAD, UNK, BOS, EOS], end_of_word_suffix=_SUFFIX,
-                                      show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=[PAD, UNK, BOS, EOS],
+            end_of_word_suffix=_SUFFIX,
+            show_progress=False,
+        )
         tokenizer.train_from_iterator((" ".join(s) for s in sentences), trainer=trainer)
         return cls(tokenizer)
 

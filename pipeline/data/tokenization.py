@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from pipeline.errors import PipelineError
 from pipeline.progress import progress
 
 JOINER = "\uffed"  # "￭"
@@ -20,8 +21,6 @@ JOINER = "\uffed"  # "￭"
 @lru_cache(maxsize=8)
 def blank_nlp(lang: str):
     import spacy
-
-    from pipeline.errors import PipelineError
 
     try:
         return spacy.blank(lang)
@@ -47,8 +46,14 @@ def normalize(text: str, lang: str, punctuation: bool = True) -> str:
     return " ".join(text.split())
 
 
-def tokenize(texts: Sequence[str], lang: str, batch_size: int = 2000, show_progress: bool = False,
-             lowercase: bool = False, mark_joins: bool = False) -> list[list[str]]:
+def tokenize(
+    texts: Sequence[str],
+    lang: str,
+    batch_size: int = 2000,
+    show_progress: bool = False,
+    lowercase: bool = False,
+    mark_joins: bool = False,
+) -> list[list[str]]:
     """Word tokens for each text, batched through ``nlp.pipe``."""
     nlp = blank_nlp(lang)
     docs: Iterable = nlp.pipe(texts, batch_size=batch_size)
@@ -73,7 +78,7 @@ def detokenize(tokens: Sequence[str]) -> str:
     pieces = []
     for i, tok in enumerate(tokens):
         if tok.startswith(JOINER):
-            pieces.append(tok[len(JOINER):])
+            pieces.append(tok[len(JOINER) :])
         else:
             pieces.append(tok if i == 0 else " " + tok)
     return "".join(pieces).replace(JOINER, "").strip()  # a joiner inside a word (untrained model) just joins

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from pipeline.config import Config
 from pipeline.data import multi30k
@@ -33,13 +34,17 @@ TOKENIZER_VERSION = "spacy-blank+joiner/2"
 class TranslationDataConfig(Config):
     """The ``data:`` section of a translation config."""
 
-    root: str | None = None
-    src_lang: Lang = "en"
-    tgt_lang: Lang = "de"
-    src_vocab_size: int = 8000
-    tgt_vocab_size: int = 8000
-    min_frequency: int = 2
-    max_train_len: int = 100
+    root: str | None = Field(
+        None,
+        description="local Multi30k copy, a folder holding data/task1/raw (null: "
+        "$PIPELINE_DATASETS/multi30k, else download from github.com/multi30k/dataset)",
+    )
+    src_lang: Lang = Field("en", description="source language: en, de, fr or cs")
+    tgt_lang: Lang = Field("de", description="target language: en, de, fr or cs")
+    src_vocab_size: int = Field(8000, description="BPE vocabulary size of the source side, learned on train only")
+    tgt_vocab_size: int = Field(8000, description="BPE vocabulary size of the target side")
+    min_frequency: int = Field(2, description="a BPE merge needs at least this many occurrences")
+    max_train_len: int = Field(100, description="training pairs with a side longer than this many subwords are dropped")
 
 
 @dataclass
@@ -61,8 +66,9 @@ class PreparedData:
 
     def split(self, name: str) -> Parallel:
         arrays = np.load(self.ids.path / f"{name}.npz")
-        return Parallel(_unflatten(arrays["src_ids"], arrays["src_offsets"]),
-                        _unflatten(arrays["tgt_ids"], arrays["tgt_offsets"]))
+        return Parallel(
+            _unflatten(arrays["src_ids"], arrays["src_offsets"]), _unflatten(arrays["tgt_ids"], arrays["tgt_offsets"])
+        )
 
     def sources(self, name: str) -> list[str]:
         return multi30k.read_split(name, self.cfg.src_lang, self.cfg.root)
@@ -76,7 +82,7 @@ class PreparedData:
 
 
 def _unflatten(ids: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-    return [ids[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(offsets) - 1)]
+    return [ids[offsets[i] : offsets[i + 1]].astype(np.int64) for i in range(len(offsets) - 1)]
 
 
 def _flatten(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,15 +97,20 @@ def text_stage(lang: str, root: str | None, stages: Path, force: bool, punctuati
     files = {s: multi30k.split_path(s, lang, root) for s in splits}
     import spacy
 
-    params = {"lang": lang, "tokenizer": TOKENIZER_VERSION, "spacy": spacy.__version__,
-              "normalize": "nfkc+moses-punct" if punctuation else "nfkc"}
+    params = {
+        "lang": lang,
+        "tokenizer": TOKENIZER_VERSION,
+        "spacy": spacy.__version__,
+        "normalize": "nfkc+moses-punct" if punctuation else "nfkc",
+    }
 
     def build(out: Path) -> dict:
         stats = {"splits": {}}
         for split in splits:
             lines = multi30k.read_split(split, lang, root)
-            normed = [normalize(t, lang, punctuation)
-                      for t in progress(lines, desc=f"normalize {split}.{lang}", unit="sent")]
+            normed = [
+                normalize(t, lang, punctuation) for t in progress(lines, desc=f"normalize {split}.{lang}", unit="sent")
+            ]
             tokens = tokenize(normed, lang, show_progress=True, mark_joins=True)
             (out / f"{split}.txt").write_text("".join(" ".join(t) + "\n" for t in tokens), encoding="utf-8")
             stats["splits"][split] = {"sentences": len(tokens), "tokens": sum(map(len, tokens))}
@@ -112,8 +123,10 @@ def text_stage(lang: str, root: str | None, stages: Path, force: bool, punctuati
 
 
 def read_tokens(text: StageOutput, split: str) -> list[list[str]]:
-    return [line.split(" ") if line else [] for line in
-            (text.path / f"{split}.txt").read_text(encoding="utf-8").split("\n")[:-1]]
+    return [
+        line.split(" ") if line else []
+        for line in (text.path / f"{split}.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    ]
 
 
 def bpe_stage(text: StageOutput, vocab_size: int, min_frequency: int, stages: Path, force: bool) -> StageOutput:
@@ -144,25 +157,42 @@ def prepare_translation(cfg: TranslationDataConfig, stages: str | Path, force: b
     splits = [s for s in multi30k.available_splits(cfg.src_lang) if s in multi30k.available_splits(cfg.tgt_lang)]
 
     def build(out: Path) -> dict:
-        stats: dict = {"splits": {}, "src_vocab_size": len(src_model), "tgt_vocab_size": len(tgt_model),
-                       "special_ids": {"pad": 0, "unk": 1, "bos": 2, "eos": 3}}
+        stats: dict = {
+            "splits": {},
+            "src_vocab_size": len(src_model),
+            "tgt_vocab_size": len(tgt_model),
+            "special_ids": {"pad": 0, "unk": 1, "bos": 2, "eos": 3},
+        }
         for split in splits:
             src_ids = src_model.encode_batch(read_tokens(src_text, split))
             tgt_ids = tgt_model.encode_batch(read_tokens(tgt_text, split))
-            keep = [i for i in range(len(src_ids)) if split != "train" or
-                    (0 < len(src_ids[i]) <= cfg.max_train_len and 0 < len(tgt_ids[i]) <= cfg.max_train_len)]
+            keep = [
+                i
+                for i in range(len(src_ids))
+                if split != "train"
+                or (0 < len(src_ids[i]) <= cfg.max_train_len and 0 < len(tgt_ids[i]) <= cfg.max_train_len)
+            ]
             src_flat, src_off = _flatten([src_ids[i] for i in keep])
             tgt_flat, tgt_off = _flatten([tgt_ids[i] for i in keep])
             np.savez(out / f"{split}.npz", src_ids=src_flat, src_offsets=src_off, tgt_ids=tgt_flat, tgt_offsets=tgt_off)
             stats["pairs"] = stats.get("pairs", 0) + len(keep)
-            stats["splits"][split] = {"pairs": len(keep), "dropped": len(src_ids) - len(keep),
-                                      "src_tokens": int(src_off[-1]), "tgt_tokens": int(tgt_off[-1]),
-                                      "src_mean_len": round(float(src_off[-1]) / max(len(keep), 1), 2),
-                                      "tgt_mean_len": round(float(tgt_off[-1]) / max(len(keep), 1), 2)}
+            stats["splits"][split] = {
+                "pairs": len(keep),
+                "dropped": len(src_ids) - len(keep),
+                "src_tokens": int(src_off[-1]),
+                "tgt_tokens": int(tgt_off[-1]),
+                "src_mean_len": round(float(src_off[-1]) / max(len(keep), 1), 2),
+                "tgt_mean_len": round(float(tgt_off[-1]) / max(len(keep), 1), 2),
+            }
         return stats
 
-    inputs = {"src_text": src_text.fingerprint, "tgt_text": tgt_text.fingerprint,
-              "src_bpe": src_bpe.fingerprint, "tgt_bpe": tgt_bpe.fingerprint}
-    ids = run_stage(stages, f"ids-{cfg.src_lang}-{cfg.tgt_lang}", {"max_train_len": cfg.max_train_len},
-                    inputs, build, force)
+    inputs = {
+        "src_text": src_text.fingerprint,
+        "tgt_text": tgt_text.fingerprint,
+        "src_bpe": src_bpe.fingerprint,
+        "tgt_bpe": tgt_bpe.fingerprint,
+    }
+    ids = run_stage(
+        stages, f"ids-{cfg.src_lang}-{cfg.tgt_lang}", {"max_train_len": cfg.max_train_len}, inputs, build, force
+    )
     return PreparedData(ids, src_model, tgt_model, cfg)

@@ -28,15 +28,28 @@ import numpy as np
 from pipeline.data.roots import DOWNLOADS, dataset_root, fetch
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_dir, sha256_json
+from pipeline.progress import progress
 from pipeline.stages import run_stage
 
 Split = Literal["train", "test"]
 
-CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
-                                    "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
-MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 # The original host is often unreachable; the second is the mirror torchvision uses.
 MNIST_URLS = ("https://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -58,10 +71,10 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
         raise PipelineError(f"{path} is not an idx file (bad magic number)")
     ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     dtype = np.dtype(IDX_DTYPES[data[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
-    body = data[4 + 4 * ndim:]
+    body = data[4 + 4 * ndim :]
     if len(body) != expected:
         raise PipelineError(f"{path} is truncated: {len(body)} data bytes, header promises {expected}")
     return np.frombuffer(body, dtype=dtype).reshape(dims)
@@ -137,8 +150,9 @@ def _imagefolder_files(root: Path, split: Split) -> list[tuple[Path, int]]:
     files = []
     for name in classes:  # ImageFolder order: classes sorted, then files sorted
         label = CIFAR10_CLASSES.index(name)
-        files += [(p, label) for p in sorted((folder / name).iterdir())
-                  if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        files += [
+            (p, label) for p in sorted((folder / name).iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+        ]
     if not files:
         raise PipelineError(f"CIFAR-10 {split}: no images under {folder}/<class>/")
     return files
@@ -146,8 +160,6 @@ def _imagefolder_files(root: Path, split: Split) -> list[tuple[Path, int]]:
 
 def _decode_imagefolder(files: list[tuple[Path, int]], out: Path) -> dict:
     from PIL import Image
-
-    from pipeline.progress import progress
 
     images = np.lib.format.open_memmap(out / "images.npy", mode="w+", dtype=np.uint8, shape=(len(files), 32, 32, 3))
     labels = np.empty(len(files), dtype=np.int64)
@@ -167,8 +179,13 @@ def _cifar_from_stage(root: Path, split: Split, stages_dir: str) -> tuple[np.nda
     files = _imagefolder_files(root, split)
     # Fingerprint the listing (names and sizes), not every byte: hashing 60k files costs as much as decoding.
     listing = sha256_json([[str(p.relative_to(root)), p.stat().st_size, label] for p, label in files])
-    stage = run_stage(Path(stages_dir), f"cifar10-{split}", {"split": split, "layout": "imagefolder"},
-                      {"listing": listing}, lambda out: _decode_imagefolder(files, out))
+    stage = run_stage(
+        Path(stages_dir),
+        f"cifar10-{split}",
+        {"split": split, "layout": "imagefolder"},
+        {"listing": listing},
+        lambda out: _decode_imagefolder(files, out),
+    )
     return np.load(stage.path / "images.npy", mmap_mode="r"), np.load(stage.path / "labels.npy")
 
 
@@ -181,8 +198,9 @@ def _fetch_cifar10() -> Path:
     return target
 
 
-def load_cifar10(split: Split, root: str | None = None,
-                 stages_dir: str = "data/stages") -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(
+    split: Split, root: str | None = None, stages_dir: str = "data/stages"
+) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 images ``uint8 (N, 32, 32, 3)`` RGB and labels ``int64 (N,)`` in :data:`CIFAR10_CLASSES` order.
 
     ImageFolder JPEGs are decoded once into a cached stage and returned memory-mapped
@@ -195,8 +213,9 @@ def load_cifar10(split: Split, root: str | None = None,
         return _read_pickle_batches(batches, split)
     if (local / split).is_dir():
         return _cifar_from_stage(local, split, stages_dir)
-    raise PipelineError(f"CIFAR-10: {local} holds neither {split}/<class>/*.jpg nor the python batches "
-                        "(data_batch_1..5, test_batch)")
+    raise PipelineError(
+        f"CIFAR-10: {local} holds neither {split}/<class>/*.jpg nor the python batches (data_batch_1..5, test_batch)"
+    )
 
 
 # ---- scikit-learn digits -------------------------------------------------------------------------

@@ -26,8 +26,9 @@ class Vocabulary:
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocabulary:
         counts = Counter(tok for sent in sentences for tok in sent)
-        kept = [t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq
-                and t not in SPECIALS]
+        kept = [
+            t for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq and t not in SPECIALS
+        ]
         if max_size is not None:
             kept = kept[: max(0, max_size - len(SPECIALS))]
         return cls(list(SPECIALS) + kept)

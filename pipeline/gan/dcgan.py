@@ -21,9 +21,9 @@ from torch import nn
 def _start_and_steps(image_size: int) -> tuple[int, int]:
     for start in (4, 7):
         steps = 0
-        while start * 2 ** steps < image_size:
+        while start * 2**steps < image_size:
             steps += 1
-        if start * 2 ** steps == image_size and steps >= 1:
+        if start * 2**steps == image_size and steps >= 1:
             return start, steps
     raise ValueError(f"DCGAN image_size must be 4·2^n or 7·2^n (e.g. 28, 32, 64), got {image_size}")
 
@@ -51,8 +51,15 @@ class ConditionProjection(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, width: int = 64,
-                 embed_dim: int = 0, cond_dim: int = 0):
+    def __init__(
+        self,
+        z_dim: int = 100,
+        channels: int = 1,
+        image_size: int = 28,
+        width: int = 64,
+        embed_dim: int = 0,
+        cond_dim: int = 0,
+    ):
         super().__init__()
         self.z_dim, self.image_size = z_dim, image_size
         start, steps = _start_and_steps(image_size)
@@ -81,21 +88,25 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64, embed_dim: int = 0,
-                 cond_dim: int = 0):
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64, embed_dim: int = 0, cond_dim: int = 0):
         super().__init__()
         start, steps = _start_and_steps(image_size)
         layers, ch = [], channels
         for i in range(steps):
-            out = width * 2 ** i
+            out = width * 2**i
             layers.append(nn.Conv2d(ch, out, 4, 2, 1, bias=i == 0))
             layers += [nn.LeakyReLU(0.2)] if i == 0 else [nn.BatchNorm2d(out), nn.LeakyReLU(0.2)]
             ch = out
         self.body = nn.Sequential(*layers)
         self.condition = ConditionProjection(embed_dim, cond_dim) if embed_dim else None
         joint = ch + (cond_dim if embed_dim else 0)
-        self.head = nn.Sequential(nn.Conv2d(joint, ch, 1), nn.BatchNorm2d(ch), nn.LeakyReLU(0.2),
-                                  nn.Flatten(), nn.Linear(ch * start * start, 1))
+        self.head = nn.Sequential(
+            nn.Conv2d(joint, ch, 1),
+            nn.BatchNorm2d(ch),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(ch * start * start, 1),
+        )
         self.apply(dcgan_init)
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:

@@ -159,12 +159,11 @@ class Editor:
         cls, gan_checkpoint: str | Path, encoder_checkpoint: str | Path | None = None, **budgets
     ) -> Editor:
         """Rebuild from a ``gan`` checkpoint (and an ``igan_encoder`` one trained against it) alone."""
-        from pipeline.checkpoint import load_checkpoint
         from pipeline.gan.encoder import LatentEncoder
-        from pipeline.gan.models import players_from_checkpoint
+        from pipeline.gan.models import Gan
 
-        load_checkpoint(gan_checkpoint, task="gan")  # a text-to-image or classifier file is one clear error
-        generator, _, meta = players_from_checkpoint(gan_checkpoint)
+        gan = Gan.from_checkpoint(gan_checkpoint)  # a text-to-image or classifier file is one clear error
+        generator, meta = gan.generator, gan.meta
         if meta["model"]["architecture"] != "dcgan":
             raise PipelineError(f"{gan_checkpoint} is an {meta['model']['architecture']} GAN; the editor needs a DCGAN")
         encoder = None

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.gan.dcgan import DCGANDiscriminator
 
 TASK_NAME = "igan_encoder"
@@ -54,7 +55,9 @@ class LatentEncoder(nn.Module):
         """(encoder in eval mode, meta) from an ``igan_encoder`` checkpoint alone."""
         from pipeline.checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(path, task=TASK_NAME)
+        ckpt = load_checkpoint(path)
+        if ckpt.task != TASK_NAME:
+            raise PipelineError(f"{path} is a {ckpt.task} checkpoint, not an {TASK_NAME} one")
         args = ckpt.meta["model"]
         encoder = cls(args["z_dim"], tuple(args["image_shape"]), args["width"])
         encoder.load_state_dict(ckpt.model)
@@ -150,7 +153,7 @@ def train_encoder(
     resume: bool = True,
 ) -> Path:
     """Train E against the frozen ``generator``; returns the best checkpoint's path (``run_dir/checkpoints``)."""
-    from pipeline.adversarial.datasets import holdout_split
+    from pipeline.data.image_tensors import holdout_split
     from pipeline.device import resolve_runtime
     from pipeline.gan.projection import reconstruction_error, render
     from pipeline.training.trainer import TrainConfig, Trainer

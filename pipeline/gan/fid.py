@@ -21,8 +21,9 @@ def feature_statistics(features: np.ndarray | torch.Tensor) -> tuple[np.ndarray,
     return array.mean(axis=0), np.cov(array, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½), with the usual ε·I retry when the product is singular."""
     diff = mu1 - mu2
     covmean = linalg.sqrtm(sigma1 @ sigma2)
@@ -37,7 +38,7 @@ def classifier_features(classifier: nn.Module, images: torch.Tensor, batch_size:
     """Penultimate features (N, F) of images in the pixel box [0, 1]."""
     classifier.eval()
     with torch.no_grad():
-        parts = [classifier.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        parts = [classifier.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     return torch.cat(parts).double().numpy()
 
 

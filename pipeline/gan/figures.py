@@ -28,7 +28,7 @@ def grid_array(images: torch.Tensor, nrow: int, pad: int = 2, scale: int = 1) ->
     for i in range(n):
         r, c = divmod(i, nrow)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
-        canvas[y:y + h, x:x + w] = images[i].permute(1, 2, 0).numpy()
+        canvas[y : y + h, x : x + w] = images[i].permute(1, 2, 0).numpy()
     array = (canvas * 255).round().astype(np.uint8)
     return array.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else array
 
@@ -50,9 +50,15 @@ def interpolation_latents(z_start: torch.Tensor, z_end: torch.Tensor, steps: int
     return path.reshape(-1, z_start.shape[1])
 
 
-def vector_arithmetic(z: torch.Tensor, group_a: torch.Tensor, group_b: torch.Tensor,
-                      group_c: torch.Tensor, noise: float = 0.0, n_results: int = 8,
-                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def vector_arithmetic(
+    z: torch.Tensor,
+    group_a: torch.Tensor,
+    group_b: torch.Tensor,
+    group_c: torch.Tensor,
+    noise: float = 0.0,
+    n_results: int = 8,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mean z[A] − mean z[B] + mean z[C] (boolean masks over ``z``), plus a little noise per result as
     in Radford et al. Fig. 7. Returns (the three group means (3, Z), results (n_results, Z))."""
     means = torch.stack([z[group_a].mean(0), z[group_b].mean(0), z[group_c].mean(0)])  # (3, Z)
@@ -73,7 +79,7 @@ def captioned_grid(images: torch.Tensor, captions: list[str], path: str | Path) 
     per_row = len(images) // len(captions)
     fig, axes = plt.subplots(len(captions), 1, figsize=(1.3 * per_row, 1.75 * len(captions)), squeeze=False)
     for r, (ax, caption) in enumerate(zip(axes[:, 0], captions, strict=True)):
-        ax.imshow(grid_array(images[r * per_row:(r + 1) * per_row], nrow=per_row))
+        ax.imshow(grid_array(images[r * per_row : (r + 1) * per_row], nrow=per_row))
         ax.set_title(caption if len(caption) < 90 else caption[:87] + "...", fontsize=8, loc="left")
         ax.axis("off")
     fig.tight_layout()

@@ -35,8 +35,10 @@ def generator_loss(fake_logits: torch.Tensor, cost: GeneratorCost = "non_saturat
     raise ValueError(f"unknown generator cost {cost!r}; use minimax or non_saturating")
 
 
-def matching_aware_discriminator_loss(real_match_logits: torch.Tensor, real_mismatch_logits: torch.Tensor,
-                                      fake_logits: torch.Tensor) -> torch.Tensor:
+def matching_aware_discriminator_loss(
+    real_match_logits: torch.Tensor, real_mismatch_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> torch.Tensor:
     """GAN-CLS: log D(real, right text) + ½[log(1 − D(real, wrong text)) + log(1 − D(fake, right text))], negated."""
-    return (F.softplus(-real_match_logits).mean()
-            + 0.5 * (F.softplus(real_mismatch_logits).mean() + F.softplus(fake_logits).mean()))
+    return F.softplus(-real_match_logits).mean() + 0.5 * (
+        F.softplus(real_mismatch_logits).mean() + F.softplus(fake_logits).mean()
+    )

@@ -24,15 +24,17 @@ def _decode(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return to_unit(generator(z))  # (N, C, H, W) in [0, 1]
 
 
-def interpolation_panel(generator: nn.Module, z_dim: int, path: Path, pairs: int = 8, steps: int = 10,
-                        seed: int = 11) -> Path:
+def interpolation_panel(
+    generator: nn.Module, z_dim: int, path: Path, pairs: int = 8, steps: int = 10, seed: int = 11
+) -> Path:
     gen = torch.Generator().manual_seed(seed)
     start, end = torch.randn(pairs, z_dim, generator=gen), torch.randn(pairs, z_dim, generator=gen)
     return save_grid(_decode(generator, interpolation_latents(start, end, steps)), path, nrow=steps)
 
 
-def arithmetic_panel(generator: nn.Module, classifier: nn.Module, z_dim: int, path: Path, pool: int = 2000,
-                     seed: int = 13) -> dict:
+def arithmetic_panel(
+    generator: nn.Module, classifier: nn.Module, z_dim: int, path: Path, pool: int = 2000, seed: int = 13
+) -> dict:
     """One row: G(z̄A), G(z̄B), G(z̄C), then 8 decodings of z̄A − z̄B + z̄C (+ noise). Returns its numbers."""
     z = torch.randn(pool, z_dim, generator=torch.Generator().manual_seed(seed))
     images = _decode(generator, z)
@@ -53,8 +55,14 @@ def arithmetic_panel(generator: nn.Module, classifier: nn.Module, z_dim: int, pa
     with torch.no_grad():
         result_labels = classifier(decoded[3:]).argmax(1)
     result_ink = decoded[3:].flatten(1).mean(1)
-    return {"path": path, "groups": {
-        "class_a": class_a, "class_b": class_b, "sizes": [int(thick_a.sum()), int(thin_a.sum()), int(thin_b.sum())],
-        "ink_of_group_means": [round(float(v), 4) for v in decoded[:3].flatten(1).mean(1)],
-        "ink_of_results_mean": round(float(result_ink.mean()), 4),
-        "results_classified_as_b": round(float((result_labels == class_b).float().mean()), 3)}}
+    return {
+        "path": path,
+        "groups": {
+            "class_a": class_a,
+            "class_b": class_b,
+            "sizes": [int(thick_a.sum()), int(thin_a.sum()), int(thin_b.sum())],
+            "ink_of_group_means": [round(float(v), 4) for v in decoded[:3].flatten(1).mean(1)],
+            "ink_of_results_mean": round(float(result_ink.mean()), 4),
+            "results_classified_as_b": round(float((result_labels == class_b).float().mean()), 3),
+        },
+    }

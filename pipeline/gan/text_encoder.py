@@ -13,15 +13,43 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from pipeline.config import Config
+from pipeline.training.trainer import TrainConfig
+
+
+class JointEmbeddingConfig(Config):
+    """The ``encoder:`` section of text-to-image: the joint embedding trained first (stage 1)."""
+
+    embed_dim: int = Field(128, description="joint space size = the GAN's text-condition size")
+    word_dim: int = Field(128, description="word vectors (trained from scratch)")
+    hidden: int = Field(256, description="LSTM units per direction of the sentence encoder")
+    image_width: int = Field(32, description="channels of the image CNN's first conv")
+    temperature: float = Field(0.1, description="temperature of the contrastive softmax")
+    train: TrainConfig = Field(
+        TrainConfig(batch_size=64, lr=1e-3, max_epochs=8, log_every=50, checkpoint_every=500),
+        description="its training loop (a batch's other pairs are the negatives)",
+    )
+
+    def args(self, vocab_size: int) -> dict:
+        """:class:`JointEmbedding`'s arguments (kept in the checkpoint as ``meta['encoder']``)."""
+        return {
+            "vocab_size": vocab_size,
+            "embed_dim": self.embed_dim,
+            "word_dim": self.word_dim,
+            "hidden": self.hidden,
+            "image_width": self.image_width,
+            "temperature": self.temperature,
+        }
 
 
 class SentenceEncoder(nn.Module):
     """Word ids (B, T) → unit vectors (B, embed_dim): LSTM states mean-pooled over the real tokens."""
 
-    def __init__(self, vocab_size: int, word_dim: int = 128, hidden: int = 256, embed_dim: int = 128,
-                 pad_id: int = 0):
+    def __init__(self, vocab_size: int, word_dim: int = 128, hidden: int = 256, embed_dim: int = 128, pad_id: int = 0):
         super().__init__()
         self.pad_id = pad_id
         self.embed = nn.Embedding(vocab_size, word_dim, padding_idx=pad_id)
@@ -56,8 +84,15 @@ class ImageEncoder(nn.Module):
 
 
 class JointEmbedding(nn.Module):
-    def __init__(self, vocab_size: int, embed_dim: int = 128, word_dim: int = 128, hidden: int = 256,
-                 image_width: int = 32, temperature: float = 0.1):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 128,
+        word_dim: int = 128,
+        hidden: int = 256,
+        image_width: int = 32,
+        temperature: float = 0.1,
+    ):
         super().__init__()
         self.text = SentenceEncoder(vocab_size, word_dim, hidden, embed_dim)
         self.image = ImageEncoder(embed_dim, image_width)
@@ -71,8 +106,9 @@ def symmetric_contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, 
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def match_scores(image_emb: torch.Tensor, text_emb: torch.Tensor, n_distractors: int = 99,
-                 seed: int = 0) -> dict[str, float]:
+def match_scores(
+    image_emb: torch.Tensor, text_emb: torch.Tensor, n_distractors: int = 99, seed: int = 0
+) -> dict[str, float]:
     """Does image i match caption i better than random captions? (rows aligned; unit vectors).
 
     ``auc``: share of (matching, random) caption pairs where the matching one scores higher (chance 0.5);
@@ -85,6 +121,8 @@ def match_scores(image_emb: torch.Tensor, text_emb: torch.Tensor, n_distractors:
     picks = picks + (picks >= torch.arange(n)[:, None]).long()  # never the matching caption itself
     positive = (image_emb * text_emb).sum(1)  # (N,)
     negative = torch.einsum("nd,nkd->nk", image_emb, text_emb[picks])  # (N, K)
-    return {"auc": float((positive[:, None] > negative).float().mean()),
-            "recall_at_1": float((positive[:, None] > negative).all(1).float().mean()),
-            "chance_recall_at_1": 1.0 / (n_distractors + 1)}
+    return {
+        "auc": float((positive[:, None] > negative).float().mean()),
+        "recall_at_1": float((positive[:, None] > negative).all(1).float().mean()),
+        "chance_recall_at_1": 1.0 / (n_distractors + 1),
+    }

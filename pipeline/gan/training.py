@@ -17,34 +17,35 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from pipeline.config import Config
-from pipeline.device import DeviceName, Runtime
+from pipeline.config import default
+from pipeline.device import Runtime
 from pipeline.gan.figures import save_grid, to_unit
 from pipeline.gan.losses import GeneratorCost, discriminator_loss, generator_loss, matching_aware_discriminator_loss
 from pipeline.progress import log
+from pipeline.runs import RunFolder
 from pipeline.training.logbook import Logbook
+from pipeline.training.trainer import LoopConfig
 
 Fetch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-class GanTrainConfig(Config):
-    """The ``train:`` section of GAN tasks (defaults: Radford et al. 2015, §4)."""
+class GanTrainConfig(LoopConfig):
+    """The ``train:`` section of GAN tasks (defaults: Radford et al. 2015, §4; Adam for both players)."""
 
-    seed: int = 1
-    device: DeviceName = "auto"
-    threads: int | None = None
-    batch_size: int = 64
-    lr: float = 2e-4  # Adam, both players
-    beta1: float = 0.5  # Radford et al.: 0.9 oscillates
-    generator_cost: GeneratorCost = "non_saturating"
-    max_steps: int = 2000  # generator updates
-    log_every: int = 50
-    sample_every: int = 250  # fixed-seed sample grid (samples/step_NNNNNN.png)
-    checkpoint_every: int = 250
-    sample_count: int = 64  # images in each fixed-seed grid
+    batch_size: int = default(LoopConfig, "batch_size", 64)
+    lr: float = default(LoopConfig, "lr", 2e-4)
+    betas: tuple[float, float] = default(LoopConfig, "betas", (0.5, 0.999))  # Radford et al.: beta1 0.9 oscillates
+    max_steps: int = Field(2000, description="generator updates")
+    checkpoint_every: int = default(LoopConfig, "checkpoint_every", 250)
+    generator_cost: GeneratorCost = Field(
+        "non_saturating", description="non_saturating, or minimax (saturates early in training)"
+    )
+    sample_every: int = Field(250, description="steps between fixed-seed sample grids (samples/step_NNNNNN.png)")
+    sample_count: int = Field(64, description="images in each fixed-seed sample grid")
 
 
 @dataclass
@@ -62,9 +63,15 @@ class GanPlayers(nn.Module):
         self.generator, self.discriminator = generator, discriminator
 
 
-def gan_step(players: GanPlayers, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-             real: torch.Tensor, condition: torch.Tensor | None, z: torch.Tensor,
-             cost: GeneratorCost) -> dict[str, float]:
+def gan_step(
+    players: GanPlayers,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    condition: torch.Tensor | None,
+    z: torch.Tensor,
+    cost: GeneratorCost,
+) -> dict[str, float]:
     """One discriminator update, then one generator update, on the same batch and z."""
     G, D = players.generator, players.discriminator
     fake = G(z, condition)
@@ -82,19 +89,34 @@ def gan_step(players: GanPlayers, opt_g: torch.optim.Optimizer, opt_d: torch.opt
     g_loss.backward()
     g_grad = torch.sqrt(sum(p.grad.pow(2).sum() for p in G.parameters() if p.grad is not None))
     opt_g.step()
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "d_real": real_logits.detach().sigmoid().mean().item(),
-            "d_fake": fake_logits.detach().sigmoid().mean().item(), "g_grad_norm": g_grad.item()}
+    return {
+        "d_loss": d_loss.item(),
+        "g_loss": g_loss.item(),
+        "d_real": real_logits.detach().sigmoid().mean().item(),
+        "d_fake": fake_logits.detach().sigmoid().mean().item(),
+        "g_grad_norm": g_grad.item(),
+    }
 
 
 class GanTrainer:
-    def __init__(self, cfg: GanTrainConfig, runtime: Runtime, players: GanPlayers, fetch: Fetch, n_items: int,
-                 run_dir: Path, meta: dict[str, Any], z_dim: int, fixed_condition: torch.Tensor | None = None,
-                 extra: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        cfg: GanTrainConfig,
+        runtime: Runtime,
+        players: GanPlayers,
+        fetch: Fetch,
+        n_items: int,
+        run_dir: Path,
+        meta: dict[str, Any],
+        z_dim: int,
+        fixed_condition: torch.Tensor | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         self.cfg, self.runtime, self.fetch, self.n_items = cfg, runtime, fetch, n_items
         self.players = players.to(runtime.device)
         self.run_dir, self.meta, self.z_dim = Path(run_dir), meta, z_dim
         self.extra = extra or {}  # e.g. the frozen text encoder a conditional generator needs at inference
-        betas = (cfg.beta1, 0.999)
+        betas = cfg.betas
         self.opt_g = torch.optim.Adam(players.generator.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(players.discriminator.parameters(), lr=cfg.lr, betas=betas)
         self.logbook = Logbook(self.run_dir)
@@ -105,13 +127,19 @@ class GanTrainer:
 
     @property
     def last_path(self) -> Path:
-        return self.run_dir / "checkpoints" / "last.pt"
+        return RunFolder(self.run_dir).last
 
     def save(self) -> None:
-        train = {"state": asdict(self.state), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "rng": torch.get_rng_state()}
-        save_checkpoint(self.last_path, Checkpoint({**self.meta, "step": self.state.step},
-                                                   self.players.state_dict(), train, self.extra))
+        train = {
+            "state": asdict(self.state),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": torch.get_rng_state(),
+        }
+        save_checkpoint(
+            self.last_path,
+            Checkpoint({**self.meta, "step": self.state.step}, self.players.state_dict(), train, self.extra),
+        )
 
     def resume(self) -> bool:
         if not self.last_path.exists():
@@ -144,7 +172,7 @@ class GanTrainer:
         while state.step < cfg.max_steps:
             order = torch.randperm(self.n_items, generator=torch.Generator().manual_seed(cfg.seed * 1000 + state.epoch))
             while state.batch_in_epoch < per_epoch and state.step < cfg.max_steps:
-                idx = order[state.batch_in_epoch * cfg.batch_size:(state.batch_in_epoch + 1) * cfg.batch_size]
+                idx = order[state.batch_in_epoch * cfg.batch_size : (state.batch_in_epoch + 1) * cfg.batch_size]
                 self._step(idx, started)
             if state.batch_in_epoch >= per_epoch:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
@@ -163,9 +191,11 @@ class GanTrainer:
         state.batch_in_epoch += 1
         if state.step % cfg.log_every == 0:
             self.logbook.write("train", state.step, epoch=state.epoch, **row)
-            log(f"step {state.step} epoch {state.epoch} d_loss {row['d_loss']:.3f} g_loss {row['g_loss']:.3f} "
+            log(
+                f"step {state.step} epoch {state.epoch} d_loss {row['d_loss']:.3f} g_loss {row['g_loss']:.3f} "
                 f"D(x) {row['d_real']:.2f} D(G(z)) {row['d_fake']:.2f} |∇G| {row['g_grad_norm']:.3g} "
-                f"({time.perf_counter() - started:.0f}s)")
+                f"({time.perf_counter() - started:.0f}s)"
+            )
         if state.step % cfg.sample_every == 0:
             self.sample_grid()
         if state.step % cfg.checkpoint_every == 0:

@@ -20,8 +20,14 @@ def upsample(grid: np.ndarray, height: int, width: int, peak: float) -> np.ndarr
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def save_attention_figure(path: str | Path, image: np.ndarray, words: Sequence[str], grids: np.ndarray,
-                          caption: str | None = None, columns: int = 5) -> Path:
+def save_attention_figure(
+    path: str | Path,
+    image: np.ndarray,
+    words: Sequence[str],
+    grids: np.ndarray,
+    caption: str | None = None,
+    columns: int = 5,
+) -> Path:
     """image (H, W, 3) uint8; grids (>= len(words), H', W'), row t = attention while emitting words[t].
 
     All panels share one colour scale (the caption's largest weight), so a flat, uniform map

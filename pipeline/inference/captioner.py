@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config
+from pipeline.config import Config, task_config
+from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
 from pipeline.data.images import MIN_SIDE, ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
@@ -25,16 +28,55 @@ from pipeline.inference.quantization import QuantizeName, effective_mode, quanti
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
+from pipeline.training.trainer import SequenceTrainConfig
+
+ScoreName = Literal["BLEU-4", "CIDEr-D", "ROUGE-L"]
 
 
 class CaptionSearchConfig(Config):
     """The ``search:`` section of a captioning config."""
 
-    beam_size: int = 3  # default beam for evaluate / caption (1 = greedy)
-    length_penalty: float = 0.0  # GNMT alpha; 0 = raw log-probability (the captioning literature's default)
-    max_output_len: int = 20  # words per caption at most (</s> is forced after them)
-    batch_size: int = 50  # images decoded together
-    allow_unk: bool = False  # let the search emit <unk> (off: its log-probability is -inf)
+    beam_size: int = Field(3, description="beam used by caption by default (1 = greedy)")
+    length_penalty: float = Field(
+        0.0, description="GNMT length-penalty alpha (0: raw log-probability, the captioning literature's default)"
+    )
+    max_output_len: int = Field(20, description="words per caption at most (</s> is forced after them)")
+    batch_size: int = Field(50, description="images decoded together")
+    allow_unk: bool = Field(
+        False, description="let the search emit <unk> (false: banned, the best real word is taken instead)"
+    )
+
+
+class CaptionTrainConfig(SequenceTrainConfig):
+    """The ``train:`` section of a captioning config: the Trainer's, batched by images."""
+
+    batch_size: int = Field(
+        32, description="images per training batch; each brings its captions (the CNN runs once per image)"
+    )
+    captions_per_image: int | None = Field(
+        None, description="captions of each image used per epoch, resampled every epoch (null: all 5)"
+    )
+    valid_metric: ScoreName = Field(
+        "CIDEr-D", description="dev score (greedy, PTB-tokenized) that picks best.pt and drives early stopping"
+    )
+
+
+class CaptionEvaluateConfig(Config):
+    """The ``evaluate:`` section: what ``pipeline evaluate`` scores by default."""
+
+    splits: tuple[str, ...] = Field(("test",), description="splits scored (Flickr8k's official test split: test)")
+    beam_sizes: tuple[int, ...] = Field((1, 3), description="searches run on each split (1 = greedy)")
+
+
+CaptioningConfig = task_config(
+    "captioning",
+    "A captioning run: image and caption stages, the CNN + attention LSTM, training, decoding.",
+    data=(CaptionDataConfig, Flickr8kCaptionDataConfig()),
+    model=CaptionModelConfig,
+    train=CaptionTrainConfig,
+    search=CaptionSearchConfig,
+    evaluate=CaptionEvaluateConfig,
+)
 
 
 class NoUnkDecoder:
@@ -79,36 +121,47 @@ class Caption:
 class Captioner:
     min_side = MIN_SIDE  # smaller images are refused (serving checks it from the header, before decoding)
 
-    def __init__(self, model: EncoderDecoder, vocab: Vocabulary, images: ImageConfig, search: CaptionSearchConfig,
-                 runtime: Runtime, meta: dict | None = None, quantized: QuantizeName = "none"):
+    def __init__(
+        self,
+        model: EncoderDecoder,
+        vocab: Vocabulary,
+        images: ImageConfig,
+        search: CaptionSearchConfig,
+        runtime: Runtime,
+        meta: dict | None = None,
+        quantized: QuantizeName = "none",
+        config: CaptioningConfig | None = None,
+    ):
         self.model = model.to(runtime.device).eval()
         self.vocab, self.images, self.search, self.runtime = vocab, images, search, runtime
-        self.meta, self.quantized = meta or {}, quantized
+        self.meta, self.quantized, self.config = meta or {}, quantized, config
         self.grid = model.encoder.grid_shape(images.size)
         self.search_decoder = model.decoder if search.allow_unk else NoUnkDecoder(model.decoder, vocab.unk_id)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None,
-                        quantize: QuantizeName = "none") -> Captioner:
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", threads: int | None = None, quantize: QuantizeName = "none"
+    ) -> Captioner:
         """``quantize: int8`` swaps the decoder's (and any) Linear/LSTM layers for int8 ones (CPU only)."""
-        ckpt = load_checkpoint(path, task="captioning")
-        cfg = ckpt.meta["config"]
+        ckpt = load_checkpoint(path, CaptioningConfig)
+        cfg: CaptioningConfig = ckpt.config
         vocab = Vocabulary.from_json(ckpt.meta["vocab"])
-        model = build_caption_model(CaptionModelConfig.model_validate(cfg["model"]), len(vocab), load_init=False)
+        model = build_caption_model(cfg.model, len(vocab), load_init=False)
         model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
         runtime = resolve_runtime(device, "fp32", threads)
         model = quantize_model(model.eval(), quantize, runtime.device)
-        return cls(model, vocab, ImageConfig.model_validate(cfg["data"]["images"]),
-                   CaptionSearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta,
-                   effective_mode(quantize, runtime.device))
+        return cls(
+            model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, effective_mode(quantize, runtime.device), cfg
+        )
 
     @property
     def has_attention(self) -> bool:
         return self.model.decoder.attention is not None
 
     @torch.no_grad()
-    def caption_tensors(self, images: torch.Tensor, beam_size: int | None = None, n_best: int = 1,
-                        keep: KeepFn | None = None) -> SearchResult:
+    def caption_tensors(
+        self, images: torch.Tensor, beam_size: int | None = None, n_best: int = 1, keep: KeepFn | None = None
+    ) -> SearchResult:
         """images (B, 3, H, W) float in [0, 1], already resized → ranked hypotheses per image
         (``keep``: see :func:`pipeline.search.beam_search`)."""
         beam_size = beam_size or self.search.beam_size
@@ -118,8 +171,9 @@ class Captioner:
             bos, eos, limit = self.vocab.bos_id, self.vocab.eos_id, self.search.max_output_len
             if beam_size == 1 and n_best == 1:
                 return greedy_search(self.search_decoder, enc, bos, eos, limit, keep)
-            return beam_search(self.search_decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty,
-                               n_best, keep)
+            return beam_search(
+                self.search_decoder, enc, bos, eos, beam_size, limit, self.search.length_penalty, n_best, keep
+            )
 
     def text(self, ids: Sequence[int]) -> str:
         """Output text; a generated <unk> is dropped (no reader or scorer can use it)."""
@@ -138,13 +192,14 @@ class Captioner:
     def to_tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
         return to_float(torch.from_numpy(np.stack(arrays)))
 
-    def caption(self, images: Sequence, beam_size: int | None = None, n_best: int = 1,
-                return_attention: bool = False) -> list[Caption]:
+    def caption(
+        self, images: Sequence, beam_size: int | None = None, n_best: int = 1, return_attention: bool = False
+    ) -> list[Caption]:
         """Caption each image (PIL image, path or encoded bytes), in input order."""
         out: list[Caption] = []
         size = self.search.batch_size
         for start in range(0, len(images), size):
-            result = self.caption_tensors(self.preprocess(images[start:start + size]), beam_size, n_best)
+            result = self.caption_tensors(self.preprocess(images[start : start + size]), beam_size, n_best)
             out.extend(self.to_caption(hyps, return_attention) for hyps in result.hypotheses)
         return out
 
@@ -154,5 +209,11 @@ class Captioner:
         attention = None
         if return_attention and best.attention is not None:
             attention = [[round(float(x), 5) for x in row] for row in best.attention.float()]
-        return Caption(self.text(best.tokens), words, best.score, attention,
-                       self.grid if self.has_attention else None, [self.text(h.tokens) for h in hyps[1:]])
+        return Caption(
+            self.text(best.tokens),
+            words,
+            best.score,
+            attention,
+            self.grid if self.has_attention else None,
+            [self.text(h.tokens) for h in hyps[1:]],
+        )

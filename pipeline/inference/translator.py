@@ -8,28 +8,58 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.config import Config
+from pipeline.config import Config, default, task_config
 from pipeline.data.batching import inference_batches
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize
+from pipeline.data.translation_stages import TranslationDataConfig
 from pipeline.device import Runtime, resolve_runtime
 from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.inference.source import SourceEncoder
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
+from pipeline.training.trainer import SequenceTrainConfig
 
 
 class SearchConfig(Config):
     """The ``search:`` section: decoding defaults."""
 
-    beam_size: int = 5
-    length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
-    max_len_ratio: float = 1.5  # output may be at most ratio * source length + offset subwords
-    max_len_offset: int = 10
-    batch_size: int = 64  # sentences decoded together
-    n_best: int = 1
+    beam_size: int = Field(5, description="beam used by evaluate and translate by default (1 = greedy)")
+    length_penalty: float = Field(1.0, description="GNMT length-penalty alpha (0: raw log-probability)")
+    max_len_ratio: float = Field(1.5, description="an output has at most ratio * source length + offset subwords")
+    max_len_offset: int = Field(10, description="(see max_len_ratio)")
+    batch_size: int = Field(64, description="sentences decoded together")
+    n_best: int = Field(1, description="hypotheses returned per sentence")
+
+
+class TranslationTrainConfig(SequenceTrainConfig):
+    """The ``train:`` section of a translation config: the Trainer's, batched by tokens."""
+
+    batch_size: int = Field(
+        4000,
+        description="padded source/target tokens per training batch (rows × longest "
+        "side; batches hold sentences of similar length)",
+    )
+    label_smoothing: float = default(SequenceTrainConfig, "label_smoothing", 0.1)
+
+
+def _two_languages(cfg) -> None:
+    if cfg.data.src_lang == cfg.data.tgt_lang:
+        raise ValueError(f"source and target language are both {cfg.data.src_lang!r}")
+
+
+TranslationConfig = task_config(
+    "translation",
+    "A translation run: Multi30k stages, the encoder-decoder, its training and decoding.",
+    data=TranslationDataConfig,
+    model=TranslationModelConfig,
+    train=TranslationTrainConfig,
+    search=SearchConfig,
+    check=_two_languages,
+)
 
 
 @dataclass
@@ -43,30 +73,52 @@ class Translation:
 
 
 class Translator:
-    def __init__(self, model: EncoderDecoder, src_subwords: SubwordModel, tgt_subwords: SubwordModel,
-                 src_lang: str, tgt_lang: str, search: SearchConfig, runtime: Runtime, meta: dict | None = None,
-                 max_source_len: int = 100, quantized: QuantizeName = "none"):
+    def __init__(
+        self,
+        model: EncoderDecoder,
+        src_subwords: SubwordModel,
+        tgt_subwords: SubwordModel,
+        src_lang: str,
+        tgt_lang: str,
+        search: SearchConfig,
+        runtime: Runtime,
+        meta: dict | None = None,
+        max_source_len: int = 100,
+        quantized: QuantizeName = "none",
+        config: TranslationConfig | None = None,
+    ):
         self.model = model.to(runtime.device).eval()
         self.src_subwords, self.tgt_subwords = src_subwords, tgt_subwords
         self.src_lang, self.tgt_lang, self.search, self.runtime = src_lang, tgt_lang, search, runtime
-        self.meta, self.quantized = meta or {}, quantized
+        self.meta, self.quantized, self.config = meta or {}, quantized, config
         self.source = SourceEncoder(src_lang, src_subwords, max_source_len)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", threads: int | None = None,
-                        quantize: QuantizeName = "none") -> Translator:
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", threads: int | None = None, quantize: QuantizeName = "none"
+    ) -> Translator:
         """``quantize: int8`` swaps Linear/LSTM layers for dynamic int8 ones (CPU only)."""
-        ckpt = load_checkpoint(path, task="translation")
-        cfg = ckpt.meta["config"]
+        ckpt = load_checkpoint(path, TranslationConfig)
+        cfg: TranslationConfig = ckpt.config
         src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
         tgt_sw = SubwordModel.from_json(ckpt.meta["tgt_subwords"])
-        model = build_translation_model(TranslationModelConfig.model_validate(cfg["model"]), len(src_sw), len(tgt_sw))
+        model = build_translation_model(cfg.model, len(src_sw), len(tgt_sw))
         model.load_state_dict(ckpt.model)
         runtime = resolve_runtime(device, "fp32", threads)
         model = quantize_model(model.eval(), quantize, runtime.device)
-        return cls(model, src_sw, tgt_sw, cfg["data"]["src_lang"], cfg["data"]["tgt_lang"],
-                   SearchConfig.model_validate(cfg["search"]), runtime, ckpt.meta,
-                   int(cfg["data"].get("max_train_len", 100)), effective_mode(quantize, runtime.device))
+        return cls(
+            model,
+            src_sw,
+            tgt_sw,
+            cfg.data.src_lang,
+            cfg.data.tgt_lang,
+            cfg.search,
+            runtime,
+            ckpt.meta,
+            cfg.data.max_train_len,
+            effective_mode(quantize, runtime.device),
+            cfg,
+        )
 
     @property
     def pair(self) -> str:
@@ -76,8 +128,9 @@ class Translator:
         return [np.asarray(ids, dtype=np.int64) for ids in self.source.encode(texts)]
 
     @torch.no_grad()
-    def translate_ids(self, src: Sequence[np.ndarray], beam_size: int | None = None, n_best: int = 1,
-                      keep: KeepFn | None = None) -> list[list[Hypothesis]]:
+    def translate_ids(
+        self, src: Sequence[np.ndarray], beam_size: int | None = None, n_best: int = 1, keep: KeepFn | None = None
+    ) -> list[list[Hypothesis]]:
         """Subword-id sources → n-best hypotheses per source, in input order (empty source → empty output).
 
         ``keep(indices)`` (positions in ``src``) is asked between decoder steps which sources still
@@ -92,8 +145,10 @@ class Translator:
             batch = batch.to(self.runtime.device)
             with self.runtime.autocast():
                 enc = self.model.encode(src=batch.src, src_lengths=batch.src_lengths)
-                limits = torch.ceil(batch.src_lengths.float() * self.search.max_len_ratio).long() \
+                limits = (
+                    torch.ceil(batch.src_lengths.float() * self.search.max_len_ratio).long()
                     + self.search.max_len_offset
+                )
                 found = self._search(enc, limits, beam_size, n_best, batch_keep)
             for i, hyps in zip(origin, found.hypotheses):
                 results[i] = hyps
@@ -103,8 +158,9 @@ class Translator:
         sw = self.tgt_subwords
         if beam_size == 1 and n_best == 1:
             return greedy_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, limits, keep)
-        return beam_search(self.model.decoder, enc, sw.bos_id, sw.eos_id, beam_size, limits,
-                           self.search.length_penalty, n_best, keep)
+        return beam_search(
+            self.model.decoder, enc, sw.bos_id, sw.eos_id, beam_size, limits, self.search.length_penalty, n_best, keep
+        )
 
     def detokenize(self, ids: Sequence[int]) -> str:
         return detokenize(self.tgt_subwords.decode(ids))
@@ -115,12 +171,20 @@ class Translator:
         att = None
         if return_attention and best.attention is not None:
             att = [[round(float(x), 4) for x in row] for row in best.attention.float()]
-        return Translation(self.detokenize(best.tokens), best.score, self.src_subwords.pieces(list(src_ids)),
-                           self.tgt_subwords.pieces(best.tokens), att, [self.detokenize(h.tokens) for h in hyps[1:]])
+        return Translation(
+            self.detokenize(best.tokens),
+            best.score,
+            self.src_subwords.pieces(list(src_ids)),
+            self.tgt_subwords.pieces(best.tokens),
+            att,
+            [self.detokenize(h.tokens) for h in hyps[1:]],
+        )
 
-    def translate(self, texts: Sequence[str], beam_size: int | None = None, n_best: int = 1,
-                  return_attention: bool = False) -> list[Translation]:
+    def translate(
+        self, texts: Sequence[str], beam_size: int | None = None, n_best: int = 1, return_attention: bool = False
+    ) -> list[Translation]:
         src = self.encode_texts(texts)
-        return [self.translation(ids.tolist(), hyps, return_attention)
-                for ids, hyps in zip(src, self.translate_ids(src, beam_size, n_best))]
-
+        return [
+            self.translation(ids.tolist(), hyps, return_attention)
+            for ids, hyps in zip(src, self.translate_ids(src, beam_size, n_best))
+        ]

@@ -29,8 +29,9 @@ class Attention(nn.Module):
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         scores = self.scores(query, keys)  # (B, T, S)
         scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         weights = torch.softmax(scores.float(), dim=-1).to(values.dtype)  # (B, T, S)
@@ -60,8 +61,9 @@ class LuongAttention(Attention):
     def __init__(self, query_size: int, key_size: int, general: bool):
         super().__init__()
         if not general and query_size != key_size:
-            raise ValueError(f"dot attention needs query size {query_size} == memory size {key_size}; "
-                             "use luong_general or bahdanau")
+            raise ValueError(
+                f"dot attention needs query size {query_size} == memory size {key_size}; use luong_general or bahdanau"
+            )
         self.key_proj = nn.Linear(key_size, query_size, bias=False) if general else None
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:

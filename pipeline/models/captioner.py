@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.config import Config
@@ -30,11 +31,23 @@ from pipeline.models.seq2seq import EncoderDecoder
 class CaptionModelConfig(Config):
     """The ``model:`` section of a captioning config."""
 
-    encoder: ImageEncoderConfig = ImageEncoderConfig()
-    decoder: DecoderConfig = DecoderConfig(embedding_size=256, hidden_size=512, attention="bahdanau",
-                                           init="bridge", input_feeding=False, dropout=0.3)
-    attention_regularization: float = 1.0  # λ of the doubly stochastic penalty (0 = off; ignored without attention)
-    concept_loss: float = 0.0  # weight of the auxiliary visual-concept loss (0 = off; see CaptionModel)
+    encoder: ImageEncoderConfig = Field(ImageEncoderConfig(), description="the compact ResNet, trained from scratch")
+    decoder: DecoderConfig = Field(
+        DecoderConfig(
+            embedding_size=256, hidden_size=512, attention="bahdanau", init="bridge", input_feeding=False, dropout=0.3
+        ),
+        description="the shared attention LSTM decoder",
+    )
+    attention_regularization: float = Field(
+        1.0,
+        description="λ of the doubly stochastic attention penalty "
+        "Σ_i (1 − Σ_t α_ti)² (0: off; ignored without attention)",
+    )
+    concept_loss: float = Field(
+        0.0,
+        description="weight of the auxiliary visual-concept loss, a bag-of-words BCE "
+        "from the grid mean (0: off; see CaptionModel)",
+    )
 
 
 class CaptionModel(EncoderDecoder):
@@ -58,9 +71,14 @@ class CaptionModel(EncoderDecoder):
             nn.init.constant_(self.concept_head.bias, -4.0)  # ≈ the prior of a word (~20 of ~2.5k per image)
 
 
-def build_caption_model(cfg: CaptionModelConfig, vocab_size: int, mean: Sequence[float] = (0.5, 0.5, 0.5),
-                        std: Sequence[float] = (0.25, 0.25, 0.25), pad_id: int = 0,
-                        load_init: bool = True) -> CaptionModel:
+def build_caption_model(
+    cfg: CaptionModelConfig,
+    vocab_size: int,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.25, 0.25, 0.25),
+    pad_id: int = 0,
+    load_init: bool = True,
+) -> CaptionModel:
     """``model.encode(images=x)`` with x (B, 3, H, W) in [0, 1]; ``model.decoder`` is the shared Decoder.
 
     ``load_init`` copies ``encoder.init_checkpoint`` weights into a fresh backbone; rebuilding
@@ -69,8 +87,9 @@ def build_caption_model(cfg: CaptionModelConfig, vocab_size: int, mean: Sequence
     encoder = ImageEncoder(cfg.encoder, tuple(mean), tuple(std))
     if load_init and cfg.encoder.init_checkpoint:
         load_encoder_weights(encoder.backbone, cfg.encoder.init_checkpoint, cfg.encoder.init_prefix)
-    decoder = Decoder(cfg.decoder, vocab_size, memory_size=encoder.output_size, summary_size=encoder.output_size,
-                      pad_id=pad_id)
+    decoder = Decoder(
+        cfg.decoder, vocab_size, memory_size=encoder.output_size, summary_size=encoder.output_size, pad_id=pad_id
+    )
     return CaptionModel(encoder, decoder, vocab_size if cfg.concept_loss > 0 else 0)
 
 
@@ -86,8 +105,9 @@ def doubly_stochastic_penalty(attention: torch.Tensor, tgt_mask: torch.Tensor) -
     return ((1.0 - coverage) ** 2).sum()
 
 
-def concept_targets(tgt_out: torch.Tensor, caption_image: torch.Tensor, n_images: int, vocab_size: int,
-                    ignore: Sequence[int]) -> torch.Tensor:
+def concept_targets(
+    tgt_out: torch.Tensor, caption_image: torch.Tensor, n_images: int, vocab_size: int, ignore: Sequence[int]
+) -> torch.Tensor:
     """(B, V) 0/1: word v occurs in some caption of image b. tgt_out (N, T) ids; caption_image (N,) rows."""
     bag = torch.zeros(n_images, vocab_size, device=tgt_out.device)
     rows = caption_image[:, None].expand_as(tgt_out)

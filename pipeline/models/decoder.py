@@ -37,15 +37,19 @@ class DecoderState:
     keys: torch.Tensor | None  # (B, S, A) attention keys projected once per example
 
     def select(self, index: torch.Tensor) -> DecoderState:
-        return DecoderState(self.hidden[:, index], self.cell[:, index],
-                            None if self.feed is None else self.feed[index],
-                            None if self.keys is None else self.keys[index])
+        return DecoderState(
+            self.hidden[:, index],
+            self.cell[:, index],
+            None if self.feed is None else self.feed[index],
+            None if self.keys is None else self.keys[index],
+        )
 
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:
         """Like :meth:`select` for an ``index`` that only moves rows among the beams of one example:
         the keys, equal for all beams of an example, stay where they are (no copy per step)."""
-        return DecoderState(self.hidden[:, index], self.cell[:, index],
-                            None if self.feed is None else self.feed[index], self.keys)
+        return DecoderState(
+            self.hidden[:, index], self.cell[:, index], None if self.feed is None else self.feed[index], self.keys
+        )
 
 
 @dataclass
@@ -95,8 +99,13 @@ class Decoder(nn.Module):
         hidden, emb = cfg.hidden_size, cfg.embedding_size
         self.embed = nn.Embedding(vocab_size, emb, padding_idx=pad_id)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.rnn = nn.LSTM(emb + (hidden if cfg.input_feeding else 0), hidden, cfg.num_layers, batch_first=True,
-                           dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.rnn = nn.LSTM(
+            emb + (hidden if cfg.input_feeding else 0),
+            hidden,
+            cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        )
         self.attention = build_attention(cfg.attention, hidden, memory_size, cfg.attention_size or hidden)
         self.combine = nn.Linear(hidden + memory_size, hidden, bias=False) if self.attention else None
         self.bridge = nn.Linear(summary_size, 2 * cfg.num_layers * hidden) if cfg.init == "bridge" else None
@@ -116,7 +125,7 @@ class Decoder(nn.Module):
         if self.bridge is not None:
             init = torch.tanh(self.bridge(enc.summary)).view(batch, 2 * cfg.num_layers, cfg.hidden_size)
             init = init.transpose(0, 1).contiguous()  # (2L, B, H)
-            hidden, cell = init[: cfg.num_layers].contiguous(), init[cfg.num_layers:].contiguous()
+            hidden, cell = init[: cfg.num_layers].contiguous(), init[cfg.num_layers :].contiguous()
         else:
             hidden = enc.summary.new_zeros(shape)
             cell = enc.summary.new_zeros(shape)
@@ -150,8 +159,11 @@ class Decoder(nn.Module):
         rnn_out, (hidden, cell) = self.rnn(inputs, (state.hidden, state.cell))  # (B, 1, H)
         attentional, weights = self._attend(rnn_out, enc, state.keys)
         feed = attentional[:, 0] if state.feed is not None else None
-        return StepOutput(self._logits(attentional)[:, 0], DecoderState(hidden, cell, feed, state.keys),
-                          None if weights is None else weights[:, 0])
+        return StepOutput(
+            self._logits(attentional)[:, 0],
+            DecoderState(hidden, cell, feed, state.keys),
+            None if weights is None else weights[:, 0],
+        )
 
     def forward(self, tgt_in: torch.Tensor, enc: EncoderOutput, select: torch.Tensor | None = None) -> DecoderOutput:
         """Teacher forcing: tgt_in (B, T) starting with <s> → logits (B, T, V).
@@ -198,8 +210,9 @@ class Decoder(nn.Module):
     def _forward_stepwise_generic(self, inputs: torch.Tensor, state: DecoderState, enc: EncoderOutput):
         outputs, weights = [], []
         for t in range(inputs.size(1)):
-            rnn_out, (hidden, cell) = self.rnn(torch.cat([inputs[:, t:t + 1], state.feed[:, None]], dim=-1),
-                                               (state.hidden, state.cell))  # (B, 1, H)
+            rnn_out, (hidden, cell) = self.rnn(
+                torch.cat([inputs[:, t : t + 1], state.feed[:, None]], dim=-1), (state.hidden, state.cell)
+            )  # (B, 1, H)
             attentional, step_weights = self._attend(rnn_out, enc, state.keys)
             state = DecoderState(hidden, cell, attentional[:, 0], state.keys)
             outputs.append(attentional[:, 0])

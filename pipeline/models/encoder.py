@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -13,11 +14,11 @@ from pipeline.models.decoder import EncoderOutput
 class EncoderConfig(Config):
     """The ``model.encoder:`` section."""
 
-    embedding_size: int = 256
-    hidden_size: int = 256  # per direction
-    num_layers: int = 2
-    dropout: float = 0.3
-    bidirectional: bool = True
+    embedding_size: int = Field(256, description="source embedding size")
+    hidden_size: int = Field(256, description="LSTM size per direction")
+    num_layers: int = Field(2, description="stacked LSTM layers")
+    dropout: float = Field(0.3, description="on embeddings, between layers and on the outputs")
+    bidirectional: bool = Field(True, description="biLSTM (the memory is both directions concatenated)")
 
 
 class RecurrentEncoder(nn.Module):
@@ -29,8 +30,14 @@ class RecurrentEncoder(nn.Module):
         self.cfg, self.pad_id = cfg, pad_id
         self.embed = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.rnn = nn.LSTM(cfg.embedding_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
-                           bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.rnn = nn.LSTM(
+            cfg.embedding_size,
+            cfg.hidden_size,
+            cfg.num_layers,
+            batch_first=True,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        )
 
     @property
     def output_size(self) -> int:

@@ -14,24 +14,33 @@ convolutional autoencoder's (see :func:`load_encoder_weights`).
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.models.decoder import EncoderOutput
 
 
 class ImageEncoderConfig(Config):
     """The ``model.encoder:`` section of a captioning config."""
 
-    widths: tuple[int, ...] = (64, 128, 256, 512)  # channels of each stage; the last is the memory size
-    blocks: tuple[int, ...] = (1, 1, 1, 1)  # basic residual blocks per stage
-    stem_stride: int = 2  # stride of the 3x3 stem convolution
-    stem_pool: bool = True  # 3x3/2 max-pool after the stem
-    dropout: float = 0.0  # dropout on the grid features handed to the decoder
-    position_embedding: bool = True  # add learned row + column embeddings to the grid cells
-    max_grid: int = 32  # largest grid side the position embeddings cover
-    init_checkpoint: str | None = None  # project checkpoint to initialise the backbone from (autoencoder)
-    init_prefix: str = "encoder."  # key prefix of the backbone's tensors inside that checkpoint
+    widths: tuple[int, ...] = Field(
+        (64, 128, 256, 512), description="channels of each stage; the last is the attention memory size"
+    )
+    blocks: tuple[int, ...] = Field((1, 1, 1, 1), description="basic residual blocks per stage")
+    stem_stride: int = Field(2, description="stride of the 3x3 stem convolution")
+    stem_pool: bool = Field(True, description="3x3/2 max-pool after the stem")
+    dropout: float = Field(0.0, description="dropout on the grid features handed to the decoder")
+    position_embedding: bool = Field(
+        True, description="add learned row + column embeddings to the grid cells (so attention knows where)"
+    )
+    max_grid: int = Field(32, description="largest grid side the position embeddings cover")
+    init_checkpoint: str | None = Field(
+        None, description="project checkpoint to initialise the CNN from (e.g. an autoencoder's best.pt)"
+    )
+    init_prefix: str = Field("encoder.", description="key prefix of the CNN's tensors inside that checkpoint")
 
 
 class BasicBlock(nn.Module):
@@ -48,8 +57,9 @@ class BasicBlock(nn.Module):
         nn.init.zeros_(self.bn2.weight)
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -59,22 +69,30 @@ class BasicBlock(nn.Module):
 class CompactResNet(nn.Module):
     """images (B, 3, H, W) in [0, 1] → feature grid (B, C, H', W'), normalised inside with train-set stats."""
 
-    def __init__(self, cfg: ImageEncoderConfig, mean: tuple[float, ...] = (0.5, 0.5, 0.5),
-                 std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+    def __init__(
+        self,
+        cfg: ImageEncoderConfig,
+        mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+        std: tuple[float, ...] = (0.25, 0.25, 0.25),
+    ):
         super().__init__()
         if len(cfg.widths) != len(cfg.blocks) or not cfg.widths:
             raise ValueError("model.encoder.widths and blocks must be non-empty and of equal length")
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-        stem = [nn.Conv2d(3, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False), nn.BatchNorm2d(cfg.widths[0]),
-                nn.ReLU(inplace=True)]
+        stem = [
+            nn.Conv2d(3, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
+            nn.BatchNorm2d(cfg.widths[0]),
+            nn.ReLU(inplace=True),
+        ]
         if cfg.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
         stages, channels = [], cfg.widths[0]
         for i, (width, count) in enumerate(zip(cfg.widths, cfg.blocks, strict=True)):
-            blocks = [BasicBlock(channels if j == 0 else width, width, 2 if i > 0 and j == 0 else 1)
-                      for j in range(count)]
+            blocks = [
+                BasicBlock(channels if j == 0 else width, width, 2 if i > 0 and j == 0 else 1) for j in range(count)
+            ]
             stages.append(nn.Sequential(*blocks))
             channels = width
         self.stages = nn.Sequential(*stages)
@@ -97,8 +115,12 @@ class ImageEncoder(nn.Module):
     say "on the left".
     """
 
-    def __init__(self, cfg: ImageEncoderConfig, mean: tuple[float, ...] = (0.5, 0.5, 0.5),
-                 std: tuple[float, ...] = (0.25, 0.25, 0.25)):
+    def __init__(
+        self,
+        cfg: ImageEncoderConfig,
+        mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+        std: tuple[float, ...] = (0.25, 0.25, 0.25),
+    ):
         super().__init__()
         self.cfg = cfg
         self.backbone = CompactResNet(cfg, mean, std)
@@ -151,19 +173,18 @@ def load_encoder_weights(backbone: nn.Module, path: str, prefix: str = "encoder.
     copied names; raises PipelineError when nothing matches, since a silent no-op would let a
     run believe it was pre-initialised.
     """
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.errors import PipelineError
-
     ckpt = load_checkpoint(path)
     own = backbone.state_dict()
     copied = {}
     for name, tensor in ckpt.model.items():
         if name.startswith(prefix):
-            key = name[len(prefix):]
+            key = name[len(prefix) :]
             if key in own and own[key].shape == tensor.shape and key not in ("mean", "std"):
                 copied[key] = tensor
     if not copied:
-        raise PipelineError(f"{path}: no tensors under {prefix!r} match the image encoder's layers "
-                            f"(expected names like {prefix}{next(iter(own))})")
+        raise PipelineError(
+            f"{path}: no tensors under {prefix!r} match the image encoder's layers "
+            f"(expected names like {prefix}{next(iter(own))})"
+        )
     backbone.load_state_dict(copied, strict=False)
     return sorted(copied)

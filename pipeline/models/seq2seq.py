@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from pipeline.config import Config
@@ -20,8 +21,9 @@ class EncoderDecoder(nn.Module):
     def encode(self, **inputs: torch.Tensor) -> EncoderOutput:
         return self.encoder(**inputs)
 
-    def forward(self, tgt_in: torch.Tensor, select: torch.Tensor | None = None,
-                **inputs: torch.Tensor) -> DecoderOutput:
+    def forward(
+        self, tgt_in: torch.Tensor, select: torch.Tensor | None = None, **inputs: torch.Tensor
+    ) -> DecoderOutput:
         """``select``: see :meth:`Decoder.forward` (logits at those positions only)."""
         return self.decoder(tgt_in, self.encode(**inputs), select)
 
@@ -29,13 +31,15 @@ class EncoderDecoder(nn.Module):
 class TranslationModelConfig(Config):
     """The ``model:`` section of a translation config."""
 
-    encoder: EncoderConfig = EncoderConfig()
-    decoder: DecoderConfig = DecoderConfig()
+    encoder: EncoderConfig = Field(EncoderConfig(), description="the recurrent source encoder")
+    decoder: DecoderConfig = Field(DecoderConfig(), description="the shared attention LSTM decoder")
 
 
-def build_translation_model(cfg: TranslationModelConfig, src_vocab_size: int, tgt_vocab_size: int,
-                            pad_id: int = 0) -> EncoderDecoder:
+def build_translation_model(
+    cfg: TranslationModelConfig, src_vocab_size: int, tgt_vocab_size: int, pad_id: int = 0
+) -> EncoderDecoder:
     encoder = RecurrentEncoder(cfg.encoder, src_vocab_size, pad_id)
-    decoder = Decoder(cfg.decoder, tgt_vocab_size, memory_size=encoder.output_size,
-                      summary_size=encoder.output_size, pad_id=pad_id)
+    decoder = Decoder(
+        cfg.decoder, tgt_vocab_size, memory_size=encoder.output_size, summary_size=encoder.output_size, pad_id=pad_id
+    )
     return EncoderDecoder(encoder, decoder)

@@ -25,8 +25,11 @@ class Logbook:
         """On resume: drop events logged after the checkpoint we resume from."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
         with atomic_path(self.path) as tmp:
             tmp.write_text("".join(line + "\n" for line in kept))
 
@@ -48,8 +51,14 @@ class Logbook:
 
         out = out or self.path.with_name("curves.png")
         train, valid = self.events("train"), self.events("valid")
-        metrics = sorted({k for row in valid for k, v in row.items()
-                          if k not in ("kind", "step", "epoch") and isinstance(v, (int, float))})
+        metrics = sorted(
+            {
+                k
+                for row in valid
+                for k, v in row.items()
+                if k not in ("kind", "step", "epoch") and isinstance(v, (int, float))
+            }
+        )
         fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4 * (1 + len(metrics)), 3.2), squeeze=False)
         axes = axes[0]
         axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8)

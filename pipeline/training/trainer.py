@@ -19,38 +19,59 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
+from pydantic import Field
 
 from pipeline.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from pipeline.config import Config
-from pipeline.device import DeviceName, PrecisionName, Runtime
+from pipeline.config import Config, TaskConfig
+from pipeline.device import DeviceName, PrecisionName, Runtime, resolve_runtime
 from pipeline.progress import log
+from pipeline.runs import RunFolder
 from pipeline.training.logbook import Logbook
 from pipeline.training.schedule import ScheduleName, lr_multiplier
 
 
-class TrainConfig(Config):
-    """The ``train:`` section."""
+class LoopConfig(Config):
+    """What every training loop's ``train:`` section holds (the supervised Trainer's and the GAN loop's)."""
 
-    seed: int = 1
-    device: DeviceName = "auto"
-    precision: PrecisionName = "auto"
-    threads: int | None = None
-    optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    schedule: ScheduleName = "constant"
-    warmup_steps: int = 0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 1
-    min_lr_scale: float = 0.01
-    clip_grad_norm: float | None = 1.0
-    max_epochs: int = 10
-    max_steps: int | None = None
-    validate_every: int | None = None
-    checkpoint_every: int = 500
-    early_stopping_patience: int = 5
-    log_every: int = 50
+    seed: int = Field(1, description="seeds parameters, dropout, batch order and sampling")
+    device: DeviceName = Field("auto", description="auto (CUDA when present), cpu or cuda")
+    threads: int | None = Field(None, description="torch CPU threads (null: $PIPELINE_THREADS, else every core)")
+    batch_size: int = Field(128, description="training examples per optimizer step")
+    lr: float = Field(1e-3, description="peak learning rate (Adam)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's (beta1, beta2)")
+    max_steps: int | None = Field(None, description="upper bound on optimizer steps (null: none)")
+    log_every: int = Field(50, description="log training loss and throughput every N steps")
+    checkpoint_every: int = Field(500, description="write checkpoints/last.pt every N steps (and at the end)")
+
+
+class TrainConfig(LoopConfig):
+    """The ``train:`` section of the supervised training loop (:class:`Trainer`)."""
+
+    precision: PrecisionName = Field(
+        "auto", description="auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16"
+    )
+    optimizer: Literal["adam", "adamw"] = Field("adam", description="adam, or adamw (decoupled weight decay)")
+    weight_decay: float = Field(0.0, description="L2 (adam) or decoupled (adamw) weight decay")
+    schedule: ScheduleName = Field(
+        "constant", description="after warm-up: constant, inverse_sqrt or cosine (cosine needs max_steps)"
+    )
+    warmup_steps: int = Field(0, description="linear learning-rate warm-up steps")
+    plateau_factor: float = Field(
+        0.5, description="multiply the learning rate by this when the validation score does not improve"
+    )
+    plateau_patience: int = Field(1, description="... after this many validations without improvement")
+    min_lr_scale: float = Field(0.01, description="the plateau decay never goes below lr * this")
+    clip_grad_norm: float | None = Field(1.0, description="gradient-norm clipping (null: off)")
+    max_epochs: int = Field(10, description="upper bound on passes over the training data")
+    validate_every: int | None = Field(None, description="validate every N steps (null: after every epoch)")
+    early_stopping_patience: int = Field(5, description="stop after this many validations without a better score")
+
+
+class SequenceTrainConfig(TrainConfig):
+    """:class:`TrainConfig` of the tasks that generate sequences (translation, captioning)."""
+
+    label_smoothing: float = Field(0.0, description="label-smoothing epsilon of the cross-entropy")
+    valid_limit: int | None = Field(None, description="validate on the first N validation examples only (null: all)")
 
 
 class Batch(Protocol):
@@ -82,11 +103,22 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, runtime: Runtime, model: torch.nn.Module,
-                 loss_fn: Callable[[torch.nn.Module, Any], LossOutput], batches: BatchSource,
-                 validate: Callable[[torch.nn.Module], dict[str, float]] | None, run_dir: Path,
-                 meta: dict[str, Any], score_name: str = "score", higher_is_better: bool = True,
-                 on_step: Callable[[int], None] | None = None, unit: str = "tok", perplexity: bool = True):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        runtime: Runtime,
+        model: torch.nn.Module,
+        loss_fn: Callable[[torch.nn.Module, Any], LossOutput],
+        batches: BatchSource,
+        validate: Callable[[torch.nn.Module], dict[str, float]] | None,
+        run_dir: Path,
+        meta: dict[str, Any],
+        score_name: str = "score",
+        higher_is_better: bool = True,
+        on_step: Callable[[int], None] | None = None,
+        unit: str = "tok",
+        perplexity: bool = True,
+    ):
         """``unit`` names what ``LossOutput.n_tokens`` counts in the log line (tok, img); ``perplexity``
         logs exp(loss), which means something only for a per-token cross-entropy."""
         self.cfg, self.runtime, self.model = cfg, runtime, model.to(runtime.device)
@@ -94,31 +126,37 @@ class Trainer:
         self.loss_fn, self.batches, self.validate_fn = loss_fn, batches, validate
         self.run_dir, self.meta = Path(run_dir), meta
         self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.folder = RunFolder(run_dir)
         self.logbook = Logbook(self.run_dir)
         self.state = TrainState()  # before LambdaLR, whose constructor already calls the lambda
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         schedule = lr_multiplier(cfg.schedule, cfg.warmup_steps, cfg.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: schedule(step) * self.state.lr_scale)
+            self.optimizer, lambda step: schedule(step) * self.state.lr_scale
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_grad_scaler)
 
     # ---- checkpoints -------------------------------------------------------------
     @property
     def last_path(self) -> Path:
-        return self.ckpt_dir / "last.pt"
+        return self.folder.last
 
     @property
     def best_path(self) -> Path:
-        return self.ckpt_dir / "best.pt"
+        return self.folder.best
 
     def _train_state(self) -> dict[str, Any]:
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"state": asdict(self.state), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": rng}
+        return {
+            "state": asdict(self.state),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+        }
 
     def save_last(self) -> None:
         save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
@@ -137,8 +175,10 @@ class Trainer:
         if "cuda" in train["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(train["rng"]["cuda"])
         self.logbook.truncate_after(self.state.step)
-        log(f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
-            f"batch {self.state.batch_in_epoch})")
+        log(
+            f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
+            f"batch {self.state.batch_in_epoch})"
+        )
         return True
 
     # ---- loop --------------------------------------------------------------------
@@ -179,8 +219,10 @@ class Trainer:
                 row["ppl"] = math.exp(min(row.get("xent", row["loss"]), 50.0))
             self.logbook.write("train", step, epoch=self.state.epoch, **row)
             ppl = f" ppl {row['ppl']:.1f}" if self.perplexity else ""
-            log(f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
-                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}")
+            log(
+                f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
+                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}"
+            )
         if cfg.validate_every and step % cfg.validate_every == 0:
             self._validate()
         if step % cfg.checkpoint_every == 0:
@@ -212,11 +254,13 @@ class Trainer:
             scores = self.validate_fn(self.model)
         score = scores[self.score_name]
         better = state.best_score is None or (
-            score > state.best_score if self.higher_is_better else score < state.best_score)
+            score > state.best_score if self.higher_is_better else score < state.best_score
+        )
         if better:
             state.best_score, state.bad_validations = score, 0
-            save_checkpoint(self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step},
-                                                       self.model.state_dict()))
+            save_checkpoint(
+                self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step}, self.model.state_dict())
+            )
         else:
             state.bad_validations += 1
             if state.bad_validations % cfg.plateau_patience == 0:
@@ -227,6 +271,29 @@ class Trainer:
         self.logbook.plot()
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         log(f"validation at step {state.step}: {shown}{' (best)' if better else ''}")
+
+
+def train_runtime(cfg: TrainConfig) -> Runtime:
+    return resolve_runtime(cfg.device, cfg.precision, cfg.threads)
+
+
+def fit_run(cfg: TaskConfig, meta: dict[str, Any], restart: bool = False, **trainer_args: Any) -> Path:
+    """The run every supervised task trains: folder and config copy, then :class:`Trainer` on ``cfg.train``
+    (``trainer_args``: the rest of its arguments, ``runtime``, ``model``, ``loss_fn``, ``batches``, ...).
+
+    ``meta`` holds what the task's checkpoints carry besides the task and its config (vocabularies, shapes).
+    """
+    folder = RunFolder(cfg.run.dir).start(cfg)
+    trainer = Trainer(cfg.train, run_dir=folder.path, meta=RunFolder.meta(cfg, **meta), **trainer_args)
+    parameters = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+    log(f"model: {parameters:.2f}M parameters on {trainer.runtime.device} ({trainer.runtime.amp_dtype or 'fp32'})")
+    started = time.perf_counter()
+    state = trainer.fit(resume=not restart)
+    log(
+        f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
+        f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}"
+    )
+    return folder.path
 
 
 class _Meter:
@@ -247,7 +314,10 @@ class _Meter:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         tokens = max(self.tokens, 1)
         loss = self.loss_sum / tokens
-        row = {"loss": loss, "tokens_per_s": self.tokens / elapsed,
-               **{name: total / tokens for name, total in self.extras.items()}}
+        row = {
+            "loss": loss,
+            "tokens_per_s": self.tokens / elapsed,
+            **{name: total / tokens for name, total in self.extras.items()},
+        }
         self.__init__()
         return row

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from pipeline.config import Config
+from pipeline.config import Config, default, variants
+from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig
 from pipeline.unsupervised.binary_codes import CodeKind, CodeLayer
 from pipeline.unsupervised.output import AutoencoderOutput
 from pipeline.unsupervised.pca import LinearAutoencoder
@@ -25,41 +26,95 @@ ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 class SparsityConfig(Config):
-    """The ``model.sparsity:`` section."""
+    """The ``model.sparsity:`` section: a penalty on the code's activity (the sparse variant)."""
 
-    kind: SparsityKind = "none"  # none | l1 (any code) | kl (logistic codes only)
-    weight: float = 0.0  # multiplier of the penalty added to the reconstruction loss
-    target: float = 0.05  # ρ, the desired mean activity of each code unit (kl only)
+    kind: SparsityKind = Field("none", description="none, l1 (any code), or kl (logistic codes only)")
+    weight: float = Field(
+        0.0, description="multiplier of the penalty added to the reconstruction loss (a squared error summed per image)"
+    )
+    target: float = Field(0.05, description="rho, the desired mean activity of each code unit (kl)")
 
 
-class AutoencoderConfig(Config):
-    """The ``model:`` section of the autoencoder task."""
-
-    kind: Literal["linear", "deep", "conv", "resnet"] = "deep"  # linear = PCA as a network (tied weights);
-    # resnet = conv variant whose encoder is the captioner's CompactResNet (initialises it via init_checkpoint)
-    code_size: int = 32  # units in the code layer (bits, for code: binary)
-    hidden: list[int] = [512, 256]  # deep: encoder hidden sizes; the decoder mirrors them
-    channels: list[int] = [32, 64]  # conv: channels of the stride-2 conv layers (resnet: stage widths)
-    activation: Activation = "relu"  # nonlinearity of hidden layers
-    code: CodeKind = "linear"  # linear | sigmoid | binary (noisy logistic in training, 0/1 at test)
-    noise_std: float = 0.0  # std of the Gaussian noise added before the logistic (code: binary)
-    input_norm: Literal["none", "contrast"] = "none"  # contrast: the encoder sees each image minus its mean,
-    # divided by its std (brightness and contrast are nuisances for retrieval); the target stays the raw image
-    output: Literal["sigmoid", "linear"] = "sigmoid"  # reconstruction activation (deep, conv, resnet)
-    shortcut: Literal["none", "pca", "pca_fixed"] = "none"  # pca: linear encoder/decoder paths beside the
-    # nonlinear ones, initialised to closed-form PCA, the nonlinear paths starting at zero; pca_fixed: the
-    # linear paths stay PCA and only the nonlinear correction trains (see PCAShortcutAutoencoder)
-    sparsity: SparsityConfig = SparsityConfig()
+class AutoencoderBase(Config):
+    code_size: int = Field(
+        32, description="units in the code layer (bits, for binary codes); PCA is compared at this many components"
+    )
+    sparsity: SparsityConfig = Field(SparsityConfig(), description="sparsity penalty on the code")
 
     @model_validator(mode="after")
-    def _kl_needs_logistic_codes(self) -> AutoencoderConfig:
-        if self.sparsity.kind == "kl" and self.code not in ("sigmoid", "binary"):
+    def _kl_needs_logistic_codes(self) -> AutoencoderBase:
+        if self.sparsity.kind == "kl" and getattr(self, "code", "linear") not in ("sigmoid", "binary"):
             raise ValueError("sparsity.kind=kl needs logistic code units: set code to sigmoid or binary")
-        if self.shortcut != "none":
-            if self.kind == "linear" or self.code != "linear" or self.output != "linear" or self.input_norm != "none":
-                raise ValueError("shortcut=pca(_fixed) needs kind deep/conv/resnet, code: linear, output: linear and "
-                                 "input_norm: none (PCA's code and reconstruction are linear in the raw pixels)")
         return self
+
+
+class LinearAutoencoderConfig(AutoencoderBase):
+    """``kind: linear``: PCA as a network, a tied linear encoder/decoder on centred pixels."""
+
+    kind: Literal["linear"] = Field(
+        "linear",
+        description="linear (PCA as a network), deep (fully connected), "
+        "conv, or resnet (the captioner's CNN as encoder)",
+    )
+
+
+class NonlinearAutoencoderBase(AutoencoderBase):
+    code: CodeKind = Field(
+        "linear", description="code units: linear, sigmoid, or binary (noisy logistic in training, 0/1 at test)"
+    )
+    noise_std: float = Field(0.0, description="std of the Gaussian noise added before the code logistic (binary)")
+    input_norm: Literal["none", "contrast"] = Field(
+        "none",
+        description="contrast: the encoder sees each image minus its mean over its std; the target stays the raw image",
+    )
+    output: Literal["sigmoid", "linear"] = Field("sigmoid", description="activation of the reconstruction")
+    shortcut: Literal["none", "pca", "pca_fixed"] = Field(
+        "none",
+        description="pca: linear paths beside the nonlinear ones, initialised to closed-form PCA, the "
+        "nonlinear paths starting at zero; pca_fixed: the linear paths stay PCA (see PCAShortcutAutoencoder)",
+    )
+
+    @model_validator(mode="after")
+    def _shortcut_is_linear(self) -> NonlinearAutoencoderBase:
+        if self.shortcut != "none" and (self.code != "linear" or self.output != "linear" or self.input_norm != "none"):
+            raise ValueError(
+                "shortcut=pca(_fixed) needs code: linear, output: linear and input_norm: none (PCA's "
+                "code and reconstruction are linear in the raw pixels)"
+            )
+        return self
+
+
+class DeepAutoencoderConfig(NonlinearAutoencoderBase):
+    """``kind: deep``: fully connected encoder and mirrored decoder."""
+
+    kind: Literal["deep"] = default(LinearAutoencoderConfig, "kind", "deep")
+    hidden: list[int] = Field([512, 256], description="encoder hidden sizes; the decoder mirrors them")
+    activation: Activation = Field("relu", description="hidden-layer nonlinearity: relu, sigmoid or tanh")
+
+
+class ConvAutoencoderConfig(NonlinearAutoencoderBase):
+    """``kind: conv``: stride-2 4×4 convolutions, a linear code, transposed convolutions back."""
+
+    kind: Literal["conv"] = default(LinearAutoencoderConfig, "kind", "conv")
+    channels: list[int] = Field(
+        [32, 64], description="channels of the stride-2 conv layers (resnet: widths of the CNN's stages)"
+    )
+
+
+class ResNetAutoencoderConfig(ConvAutoencoderConfig):
+    """``kind: resnet``: :class:`ConvAutoencoderConfig` with the captioner's CompactResNet as encoder."""
+
+    kind: Literal["resnet"] = default(LinearAutoencoderConfig, "kind", "resnet")  # type: ignore[assignment]
+
+
+AutoencoderConfig = variants(
+    LinearAutoencoderConfig,
+    DeepAutoencoderConfig,
+    ConvAutoencoderConfig,
+    ResNetAutoencoderConfig,
+    key="kind",
+    default="deep",
+)
 
 
 def _output_activation(name: str) -> nn.Module:
@@ -86,9 +141,17 @@ def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
 class DeepAutoencoder(nn.Module):
     """input → hidden… → code → …hidden → logistic output, on flattened images in [0, 1]."""
 
-    def __init__(self, input_shape: tuple[int, ...], code_size: int, hidden: list[int],
-                 activation: Activation = "relu", code: CodeKind = "linear", noise_std: float = 0.0,
-                 input_norm: str = "none", output: str = "sigmoid"):
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        code_size: int,
+        hidden: list[int],
+        activation: Activation = "relu",
+        code: CodeKind = "linear",
+        noise_std: float = 0.0,
+        input_norm: str = "none",
+        output: str = "sigmoid",
+    ):
         super().__init__()
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
         sizes = [int(torch.tensor(input_shape).prod()), *hidden, code_size]
@@ -123,9 +186,16 @@ class ConvAutoencoder(nn.Module):
     initialised from a trained autoencoder.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
-                 output: str = "sigmoid"):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        code_size: int,
+        channels: list[int],
+        code: CodeKind = "linear",
+        noise_std: float = 0.0,
+        input_norm: str = "none",
+        output: str = "sigmoid",
+    ):
         super().__init__()
         in_channels, height, width = input_shape
         self.input_shape, self.input_norm = tuple(input_shape), input_norm
@@ -176,17 +246,16 @@ class ResNetAutoencoder(ConvAutoencoder):
     config copies (with the same widths, one block per stage, stem stride 1 and no stem pool).
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int],
-                 code: CodeKind = "linear", noise_std: float = 0.0, input_norm: str = "none",
-                 output: str = "sigmoid"):
-        from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig
-
+    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int], *code_args):
+        """``channels``: the CNN's stage widths; ``code_args``: :class:`ConvAutoencoder`'s code, noise_std,
+        input_norm and output."""
         # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
-        super().__init__(input_shape, code_size, channels[1:], code, noise_std, input_norm, output)
+        super().__init__(input_shape, code_size, channels[1:], *code_args)
         if input_shape[0] != 3:
             raise ValueError("the resnet encoder takes colour images (3 channels)")
-        self.encoder = CompactResNet(ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels),
-                                                        stem_stride=1, stem_pool=False))
+        self.encoder = CompactResNet(
+            ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels), stem_stride=1, stem_pool=False)
+        )
         del self.features  # replaced by the residual encoder
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
@@ -240,27 +309,24 @@ class PCAShortcutAutoencoder(nn.Module):
         return AutoencoderOutput(linear + self.inner.decode(code), code, pre)
 
 
-def build_autoencoder(cfg: AutoencoderConfig, input_shape: tuple[int, ...]) -> nn.Module:
+def build_autoencoder(cfg: AutoencoderBase, input_shape: tuple[int, ...]) -> nn.Module:
     """The model a config describes; ``input_shape`` is (C, H, W) for images, channels first.
 
     With ``shortcut: pca`` (or ``pca_fixed``) the model starts with zero linear paths; the task copies the PCA
     components in before training (:meth:`PCAShortcutAutoencoder.init_from_pca`), and a
     checkpoint restores them with the other weights.
     """
-    if cfg.kind == "linear":
+    if isinstance(cfg, LinearAutoencoderConfig):
         return LinearAutoencoder(int(torch.tensor(input_shape).prod()), cfg.code_size)
-    if cfg.kind == "deep":
-        model = DeepAutoencoder(input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std,
-                                cfg.input_norm, cfg.output)
-    elif cfg.kind == "conv":
-        model = ConvAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm,
-                                cfg.output)
-    elif cfg.kind == "resnet":
-        model = ResNetAutoencoder(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm,
-                                  cfg.output)
+    if isinstance(cfg, DeepAutoencoderConfig):
+        model = DeepAutoencoder(
+            input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output
+        )
     else:
-        raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")
+        kind = ResNetAutoencoder if isinstance(cfg, ResNetAutoencoderConfig) else ConvAutoencoder
+        model = kind(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output)
     if cfg.shortcut != "none":
-        return PCAShortcutAutoencoder(model, int(torch.tensor(input_shape).prod()), cfg.code_size,
-                                      trainable=cfg.shortcut == "pca")
+        return PCAShortcutAutoencoder(
+            model, int(torch.tensor(input_shape).prod()), cfg.code_size, trainable=cfg.shortcut == "pca"
+        )
     return model

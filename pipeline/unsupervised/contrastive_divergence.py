@@ -10,24 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from pydantic import Field
 
 from pipeline.config import Config
 from pipeline.unsupervised.rbm import RBM
 
 
 class CDConfig(Config):
-    """Learning rule and schedule of an RBM (one section per RBM, or per layer of a DBN)."""
+    """Learning rule and schedule of an RBM (an RBM's ``train:`` section, or each layer of a DBN)."""
 
-    epochs: int = 10  # passes over the training data
-    batch_size: int = 64  # examples per update
-    lr: float = 0.05  # learning rate (Gaussian visibles want ~10× smaller)
-    momentum: float = 0.5  # momentum of the parameter velocities
-    final_momentum: float = 0.9  # momentum after ``momentum_switch_epoch``
-    momentum_switch_epoch: int = 5  # Hinton's guide: 0.5 at first, 0.9 once learning settles
-    weight_decay: float = 2e-4  # L2 penalty on W
-    cd_k: int = 1  # Gibbs steps per negative phase
-    persistent: bool = False  # PCD: keep the fantasy chains across updates
-    seed: int = 1  # shuffling, sampling
+    epochs: int = Field(10, description="passes over the training data")
+    batch_size: int = Field(64, description="examples per update")
+    lr: float = Field(0.05, description="learning rate (Gaussian visibles want ~10x smaller)")
+    momentum: float = Field(0.5, description="momentum of the parameter velocities at first...")
+    final_momentum: float = Field(0.9, description="... and from momentum_switch_epoch on")
+    momentum_switch_epoch: int = Field(
+        5, description="epoch at which the momentum switches (Hinton's guide: 0.5 at first, 0.9 once learning settles)"
+    )
+    weight_decay: float = Field(2e-4, description="L2 penalty on W")
+    cd_k: int = Field(1, description="Gibbs steps per negative phase")
+    persistent: bool = Field(False, description="PCD (Tieleman 2008): keep the fantasy chains across updates")
+    seed: int = Field(1, description="shuffling and sampling (layer i of a DBN uses seed + i)")
 
 
 class ContrastiveDivergence:
@@ -67,8 +70,7 @@ class ContrastiveDivergence:
             param.add_(velocity)  # ascent on the log-likelihood
 
 
-def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig,
-              on_epoch: Callable[[int, RBM], None] | None = None) -> RBM:
+def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig, on_epoch: Callable[[int, RBM], None] | None = None) -> RBM:
     """Train ``rbm`` on ``data`` (N, V) for ``cfg.epochs`` epochs; ``on_epoch(epoch, rbm)`` monitors."""
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -77,7 +79,7 @@ def train_rbm(rbm: RBM, data: torch.Tensor, cfg: CDConfig,
         momentum = cfg.momentum if epoch < cfg.momentum_switch_epoch else cfg.final_momentum
         order = torch.randperm(len(data), generator=generator)
         for start in range(0, len(data), cfg.batch_size):
-            learner.step(data[order[start:start + cfg.batch_size]].to(rbm.weight.device), momentum)
+            learner.step(data[order[start : start + cfg.batch_size]].to(rbm.weight.device), momentum)
         if on_epoch is not None:
             on_epoch(epoch, rbm)
     return rbm

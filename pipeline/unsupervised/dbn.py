@@ -9,18 +9,21 @@ logistic hidden layers, a logistic code layer and a logistic output.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from pipeline.progress import log
 from pipeline.unsupervised.autoencoder import DeepAutoencoder
 from pipeline.unsupervised.contrastive_divergence import CDConfig, train_rbm
 from pipeline.unsupervised.rbm import RBM
 
 
-def train_stack(data: torch.Tensor, sizes: Sequence[int], cfg: CDConfig,
-                on_layer: Callable[[int, RBM], None] | None = None) -> list[RBM]:
+def train_stack(
+    data: torch.Tensor, sizes: Sequence[int], cfg: CDConfig, on_layer: Callable[[int, RBM], None] | None = None
+) -> list[RBM]:
     """Greedy layer-wise training: ``sizes`` = [V, H₁, H₂, …]; layer i+1 sees P(h | v) of layer i."""
     if data.shape[1] != sizes[0]:
         raise ValueError(f"data has {data.shape[1]} features but sizes[0] is {sizes[0]}")
@@ -31,7 +34,7 @@ def train_stack(data: torch.Tensor, sizes: Sequence[int], cfg: CDConfig,
         if on_layer is not None:
             on_layer(i, rbm)
         with torch.no_grad():
-            inputs = torch.cat([rbm.hidden_prob(inputs[s:s + 4096]) for s in range(0, len(inputs), 4096)])
+            inputs = torch.cat([rbm.hidden_prob(inputs[s : s + 4096]) for s in range(0, len(inputs), 4096)])
     return rbms
 
 
@@ -53,3 +56,20 @@ def unroll(rbms: Sequence[RBM], input_shape: tuple[int, ...]) -> DeepAutoencoder
             dec.weight.copy_(rbm.weight)  # (V, H): h → v
             dec.bias.copy_(rbm.visible_bias)
     return model
+
+
+def pretrained_autoencoder(
+    train_images: torch.Tensor, hidden: Sequence[int], code_size: int, cfg: CDConfig, shape: tuple[int, ...]
+) -> DeepAutoencoder:
+    """The stack trained on ``train_images`` (N, ...) and unrolled, logging each layer as it finishes."""
+    flat = train_images.flatten(1)
+    sizes = [flat.shape[1], *hidden, code_size]
+    started = time.perf_counter()
+
+    def on_layer(i: int, rbm: RBM) -> None:
+        log(
+            f"RBM {i + 1}/{len(sizes) - 1} ({rbm.n_visible}→{rbm.n_hidden}) trained, "
+            f"{time.perf_counter() - started:.0f}s so far"
+        )
+
+    return unroll(train_stack(flat, sizes, cfg, on_layer), shape)

@@ -20,8 +20,14 @@ def to_display(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def image_grid(rows: Sequence[np.ndarray], path: Path, row_labels: Sequence[str] | None = None,
-               title: str | None = None, cell: float = 0.9, col_labels: Sequence[str] | None = None) -> Path:
+def image_grid(
+    rows: Sequence[np.ndarray],
+    path: Path,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    cell: float = 0.9,
+    col_labels: Sequence[str] | None = None,
+) -> Path:
     """One row of images per entry of ``rows`` (each (N, …), N may differ), labelled on the left."""
     import matplotlib
 
@@ -30,8 +36,7 @@ def image_grid(rows: Sequence[np.ndarray], path: Path, row_labels: Sequence[str]
 
     rows = [to_display(r) for r in rows]
     n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell * n_cols + 1.6, cell * len(rows) + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell * n_cols + 1.6, cell * len(rows) + 0.5), squeeze=False)
     for i, images in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i][j]
@@ -40,8 +45,9 @@ def image_grid(rows: Sequence[np.ndarray], path: Path, row_labels: Sequence[str]
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if j < len(images):
-                ax.imshow(images[j], cmap="gray" if images[j].ndim == 2 else None, vmin=0, vmax=1,
-                          interpolation="nearest")
+                ax.imshow(
+                    images[j], cmap="gray" if images[j].ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest"
+                )
             if j == 0 and row_labels:
                 ax.set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
             if i == 0 and col_labels and j < len(col_labels):

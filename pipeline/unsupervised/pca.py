@@ -6,11 +6,14 @@ trained by gradient descent on ‖x − VVᵀx‖², whose optimum spans the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from pipeline.data.image_tensors import HeldOutImageDataConfig
+from pipeline.stages import run_stage
 from pipeline.unsupervised.output import AutoencoderOutput
 
 
@@ -30,7 +33,7 @@ class PCA:
             raise ValueError(f"code_size must be in 1..{dim}, got {code_size}")
         mean = np.zeros(dim)
         for start in range(0, n, chunk):
-            mean += x[start:start + chunk].astype(np.float64).sum(0)
+            mean += x[start : start + chunk].astype(np.float64).sum(0)
         mean /= n
         if n <= dim:  # fewer examples than dimensions: a thin SVD of the data is far cheaper than eigh(D×D)
             _, singular, vt = np.linalg.svd(x.astype(np.float64) - mean, full_matrices=False)
@@ -39,7 +42,7 @@ class PCA:
         cov = np.zeros((dim, dim))
         for start in range(0, n, chunk):
             # products in float32 (2× faster), sums across chunks in float64
-            block = (x[start:start + chunk].astype(np.float64) - mean).astype(np.float32)
+            block = (x[start : start + chunk].astype(np.float64) - mean).astype(np.float32)
             cov += block.T @ block
         cov /= max(n - 1, 1)
         values, vectors = np.linalg.eigh(cov)  # ascending
@@ -56,7 +59,7 @@ class PCA:
         """Mean squared error per input dimension on ``x`` (N, D)."""
         total = 0.0
         for start in range(0, len(x), chunk):
-            block = x[start:start + chunk].astype(np.float64)
+            block = x[start : start + chunk].astype(np.float64)
             total += float(((self.decode(self.encode(block)) - block) ** 2).sum())
         return total / x.size
 
@@ -66,7 +69,7 @@ class LinearAutoencoder(nn.Module):
 
     def __init__(self, input_size: int, code_size: int, mean: torch.Tensor | None = None):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(input_size, code_size) / input_size ** 0.5)  # V
+        self.weight = nn.Parameter(torch.randn(input_size, code_size) / input_size**0.5)  # V
         self.register_buffer("mean", torch.zeros(input_size) if mean is None else mean.float().clone())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,3 +92,43 @@ def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     qb, _ = np.linalg.qr(b)
     cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)
     return np.sort(np.arccos(np.clip(cosines, -1.0, 1.0)))
+
+
+def pca_stage(data: HeldOutImageDataConfig, train: torch.Tensor, stages_dir: str, max_components: int = 512) -> Path:
+    """Closed-form PCA of the training images (the same images the autoencoders train on), cached as a stage."""
+
+    def build(out: Path) -> dict:
+        flat = train.flatten(1).numpy()
+        pca = PCA.fit(flat, min(max_components, flat.shape[1]))
+        np.save(out / "mean.npy", pca.mean)
+        np.save(out / "components.npy", pca.components.astype(np.float32))
+        np.save(out / "variance.npy", pca.explained_variance)
+        return {"images": len(flat), "components": pca.components.shape[1]}
+
+    params = {
+        "dataset": data.dataset,
+        "train_limit": data.train_limit,
+        "valid_size": data.valid_size,
+        "holdout": "random-seed0",
+        "max_components": max_components,
+    }
+    return run_stage(Path(stages_dir), f"pca-{data.dataset}", params, {}, build).path
+
+
+def pca_from_stage(stage: Path, code_size: int) -> PCA:
+    """The stage's PCA truncated to its first ``code_size`` components."""
+    return PCA(
+        np.load(stage / "mean.npy"),
+        np.load(stage / "components.npy")[:, :code_size].astype(np.float64),
+        np.load(stage / "variance.npy")[:code_size],
+    )
+
+
+def pca_mse(stage: Path, code_size: int, images: torch.Tensor) -> float:
+    return pca_from_stage(stage, code_size).reconstruction_mse(images.flatten(1).numpy())
+
+
+def pca_reconstruction(stage: Path, code_size: int, images: torch.Tensor) -> np.ndarray:
+    """PCA's reconstructions of ``images`` (N, C, H, W) at ``code_size`` components, same shape."""
+    pca = pca_from_stage(stage, code_size)
+    return pca.decode(pca.encode(images.flatten(1).numpy())).reshape(images.shape)

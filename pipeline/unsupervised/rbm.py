@@ -104,7 +104,9 @@ class RBM(nn.Module):
         """log Z by enumerating every visible state (Bernoulli, V ≤ 20): for tests and tiny models."""
         if self.visible != "bernoulli" or self.n_visible > 20:
             raise ValueError("exact log Z needs Bernoulli visibles and at most 20 of them")
-        states = torch.tensor(list(itertools.product((0.0, 1.0), repeat=self.n_visible)),
-                              dtype=self.weight.dtype, device=self.weight.device)  # (2^V, V)
+        states = torch.tensor(
+            list(itertools.product((0.0, 1.0), repeat=self.n_visible)),
+            dtype=self.weight.dtype,
+            device=self.weight.device,
+        )  # (2^V, V)
         return torch.logsumexp(-self.free_energy(states), 0)
-

@@ -35,17 +35,18 @@ def top_k_by_distance(distances: np.ndarray, k: int) -> np.ndarray:
 
 def rank_hamming(query: np.ndarray, database: np.ndarray, k: int, chunk: int = 64) -> np.ndarray:
     """Packed codes (Q, B) and (N, B) uint8 → (Q, k) indices by increasing Hamming distance."""
-    return np.concatenate([top_k_by_distance(hamming_distances(query[i:i + chunk], database), k)
-                           for i in range(0, len(query), chunk)])
+    return np.concatenate(
+        [top_k_by_distance(hamming_distances(query[i : i + chunk], database), k) for i in range(0, len(query), chunk)]
+    )
 
 
 def rank_euclidean(query: np.ndarray, database: np.ndarray, k: int, chunk: int = 128) -> np.ndarray:
     """Vectors (Q, D) and (N, D) → (Q, k) indices by increasing Euclidean distance."""
     db = np.asarray(database, dtype=np.float32)
-    db_sq = (db ** 2).sum(1)  # ‖d‖²; ‖q‖² is constant per query, so it does not change the ranking
+    db_sq = (db**2).sum(1)  # ‖d‖²; ‖q‖² is constant per query, so it does not change the ranking
     out = []
     for i in range(0, len(query), chunk):
-        q = np.asarray(query[i:i + chunk], dtype=np.float32)
+        q = np.asarray(query[i : i + chunk], dtype=np.float32)
         out.append(top_k_by_distance(db_sq[None, :] - 2.0 * q @ db.T, k))  # (q, N)
     return np.concatenate(out)
 
@@ -73,8 +74,9 @@ def retrieval_scores(relevant: np.ndarray, map_k: int, ks: Sequence[int]) -> dic
     return scores
 
 
-def query_split(n_items: int, n_queries: int, seed: int,
-                pool: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def query_split(
+    n_items: int, n_queries: int, seed: int, pool: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pick ``n_queries`` items (from ``pool``, default all) as queries; the rest form the database."""
     rng = np.random.default_rng(seed)
     candidates = np.arange(n_items) if pool is None else np.asarray(pool)

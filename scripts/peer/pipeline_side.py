@@ -30,7 +30,7 @@ ARCHITECTURE = (
     "model.decoder.tie_embeddings=false",
     "data.src_vocab_size=4400",
     "data.tgt_vocab_size=5800",
-    "batching.max_tokens=1100",
+    "train.batch_size=1100",  # tokens
 )
 NEVER = 1_000_000_000  # a step count no budget reaches
 STEP_LINE = re.compile(r"^step (\d+) .* ([\d.]+) tok/s")
@@ -52,7 +52,7 @@ def overrides(run_dir: Path, threads: int, grid: int) -> list[str]:
 
 def load_config(run_dir: Path, threads: int, grid: int):
     from pipeline.config import compose, read_yaml, validate
-    from pipeline.tasks.translation import TranslationConfig
+    from pipeline.inference.translator import TranslationConfig
 
     return validate(compose(read_yaml(CONFIG), None, overrides(run_dir, threads, grid)), TranslationConfig)
 
@@ -130,14 +130,14 @@ def train(
 def replayed_batches(cfg, steps: int) -> list[tuple[int, int]]:
     """(sentence pairs, target tokens) of updates 1..steps, from the task's own batch order.
 
-    The translation task trains on ``TokenBucketBatches(train.src, train.tgt, max_tokens, seed)`` epoch
+    The translation task trains on ``TokenBucketBatches(train.src, train.tgt, train.batch_size, seed)`` epoch
     after epoch; rebuilding the same batches gives exact counts without instrumenting the trainer.
     """
     from pipeline.data.batching import TokenBucketBatches
     from pipeline.data.translation_stages import prepare_translation
 
     split = prepare_translation(cfg.data, cfg.run.stages).split("train")
-    batches = TokenBucketBatches(split.src, split.tgt, cfg.batching.max_tokens, cfg.train.seed)
+    batches = TokenBucketBatches(split.src, split.tgt, cfg.train.batch_size, cfg.train.seed)
     counts: list[tuple[int, int]] = []
     epoch = 0
     while len(counts) < steps:

@@ -17,19 +17,29 @@ import pytest
 from tests.serving_fixtures import REPO, free_port, make_caption_checkpoint, make_translation_checkpoint
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-LIMITS = {"max_chars": 2000, "max_texts": 8, "max_sentences": 16, "max_beam_size": 4,
-          "max_upload_bytes": 1_000_000, "max_image_pixels": 4_000_000, "request_timeout_s": 20}
+LIMITS = {
+    "max_chars": 2000,
+    "max_texts": 8,
+    "max_sentences": 16,
+    "max_beam_size": 4,
+    "max_upload_bytes": 1_000_000,
+    "max_image_pixels": 4_000_000,
+    "request_timeout_s": 20,
+}
 TEST_DEPLOYMENTS = {
-    "ingress": {"max_ongoing_requests": 24, "max_queued_requests": 24,
-                "backpressure_config": {"status_code": 429, "retry_after_s": 1}},
+    "ingress": {
+        "max_ongoing_requests": 24,
+        "max_queued_requests": 24,
+        "backpressure_config": {"status_code": 429, "retry_after_s": 1},
+    },
     "translator": {"user_config": {"max_batch_size": 16}},
     # A short wait lets the batch-mates test's eight concurrent uploads share one batch reliably.
     "captioner": {"user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 1.0}},
 }
-# A second application, one translator replica, whose (untrained, 10x-length-limit) model decodes for
+# A second application, one translator replica, whose (untrained, long-length-limit) model decodes for
 # seconds while its requests time out after SLOW_TIMEOUT_S: the abandoned-decode test.
 SLOW_TIMEOUT_S = 0.5
-SLOW_MODEL = ("model.decoder.hidden_size=256", "search.max_len_ratio=10", "search.max_len_offset=100")
+SLOW_MODEL = ("model.decoder.hidden_size=512", "search.max_len_ratio=10", "search.max_len_offset=100")
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +54,13 @@ def ray_cluster():
         if ray.is_initialized():
             break
         try:
-            ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", namespace="serve",
-                     log_to_driver=False)
+            ray.init(
+                num_cpus=4,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                namespace="serve",
+                log_to_driver=False,
+            )
         except Exception:  # noqa: BLE001 - "node timed out during startup": clean up and try again
             ray.shutdown()
             if attempt == 2:
@@ -60,18 +75,29 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("checkpoints")
-    return {"en-de": make_translation_checkpoint(root / "en_de.pt", "de"),
-            "en-fr": make_translation_checkpoint(root / "en_fr.pt", "fr", seed=1),
-            "slow": make_translation_checkpoint(root / "slow.pt", "de", seed=2, overrides=SLOW_MODEL),
-            "captioner": make_caption_checkpoint(root / "captioner.pt")}
+    return {
+        "en-de": make_translation_checkpoint(root / "en_de.pt", "de"),
+        "en-fr": make_translation_checkpoint(root / "en_fr.pt", "fr", seed=1),
+        "slow": make_translation_checkpoint(root / "slow.pt", "de", seed=2, overrides=SLOW_MODEL),
+        "captioner": make_caption_checkpoint(root / "captioner.pt"),
+    }
 
 
 def _slow_app(main: dict, checkpoint: Path) -> dict:
-    return {"name": "slow", "route_prefix": "/slow", "import_path": main["import_path"],
-            "args": {"translators": {"en-de": str(checkpoint)}, "captioner": None,
-                     "limits": {**LIMITS, "request_timeout_s": SLOW_TIMEOUT_S}},
-            "deployments": [{"name": "translator", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.3}},
-                            {"name": "ingress", "ray_actor_options": {"num_cpus": 0.05}}]}
+    return {
+        "name": "slow",
+        "route_prefix": "/slow",
+        "import_path": main["import_path"],
+        "args": {
+            "translators": {"en-de": str(checkpoint)},
+            "captioner": None,
+            "limits": {**LIMITS, "request_timeout_s": SLOW_TIMEOUT_S},
+        },
+        "deployments": [
+            {"name": "translator", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.3}},
+            {"name": "ingress", "ray_actor_options": {"num_cpus": 0.05}},
+        ],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +105,13 @@ def server(ray_cluster, checkpoints) -> str:
     from serving.launch import check_checkpoints, deploy, read_config, with_overrides
 
     port = free_port()
-    config = with_overrides(read_config(REPO / "conf/serve.yaml"), port,
-                            {p: str(checkpoints[p]) for p in ("en-de", "en-fr")}, str(checkpoints["captioner"]),
-                            TEST_DEPLOYMENTS)
+    config = with_overrides(
+        read_config(REPO / "conf/serve.yaml"),
+        port,
+        {p: str(checkpoints[p]) for p in ("en-de", "en-fr")},
+        str(checkpoints["captioner"]),
+        TEST_DEPLOYMENTS,
+    )
     config["applications"][0]["args"]["limits"] = LIMITS
     config["applications"].append(_slow_app(config["applications"][0], checkpoints["slow"]))
     config["http_options"]["request_timeout_s"] = 30  # the proxy answers 408 before any test client gives up

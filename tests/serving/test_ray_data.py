@@ -13,8 +13,9 @@ pytestmark = pytest.mark.ray
 
 
 def _evaluate_args(engine: str, report) -> argparse.Namespace:
-    return argparse.Namespace(splits=["test_2016_flickr"], beam_size=[2], limit=14, engine=engine, address=None,
-                              report=str(report))
+    return argparse.Namespace(
+        splits=["test_2016_flickr"], beam_size=[2], limit=14, engine=engine, address=None, report=str(report)
+    )
 
 
 def test_translation_evaluate_ray_equals_local(ray_cluster, checkpoints, tmp_path):
