@@ -10,11 +10,15 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from importlib.metadata import entry_points
 
 import pipeline.commands as commands
 from pipeline.commands import add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
 from pipeline.tasks import EvalOptions, TrainOptions, get_task, load_task_config
+
+# Entry-point group through which other installed packages add verbs (serving adds serve and loadtest).
+PLUGIN_GROUP = "pipeline.commands"
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -81,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"pipeline.commands.{info.name}").register(sub)
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):  # e.g. serving's serve, loadtest
+        entry.load()(sub)
     return parser
 
 

@@ -241,7 +241,7 @@ class Ingress:
         return_attention: Annotated[bool, Form()] = False,
     ) -> dict:
         if self.captioner is None:
-            raise ApiError(400, "no captioning model is loaded")
+            raise ApiError(400, "this server has no captioning model (its checkpoint did not exist when it started)")
         data = await file.read(self.limits.max_upload_bytes + 1)  # the body cap already held the whole request
         check_image(data, self.limits, await self._min_side())  # header only: cheap; decoding is per item
         check_beam(beam_size, self.limits)

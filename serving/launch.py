@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -51,18 +52,36 @@ def with_overrides(
     return config
 
 
-def check_checkpoints(config: dict) -> None:
-    """Absolute checkpoint paths (replicas may run elsewhere), and a clear error when one is missing."""
+TRAIN_HINT = {
+    "en-de": "make run",
+    "en-fr": "pipeline train conf/translate_en_fr.yaml --preset quick",
+    "captioner": "pipeline train conf/caption_flickr8k.yaml --preset quick",
+}
+
+
+def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> None:
+    """Absolute checkpoint paths (replicas may run elsewhere); a model whose checkpoint does not exist is
+    left out with a notice naming the command that trains it, and an application left with no model at
+    all is a clear error."""
     for app in config["applications"]:
         args = AppArgs.model_validate(app.get("args") or {})
-        for path in [*args.translators.values(), *([args.captioner] if args.captioner else [])]:
-            if not Path(path).is_file():
-                raise PipelineError(f"checkpoint not found: {path} (train the quick models first: make run)")
-        app["args"] = {
-            **app.get("args", {}),
-            "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items()},
-            "captioner": str(Path(args.captioner).resolve()) if args.captioner else None,
-        }
+        models = {**args.translators, **({"captioner": args.captioner} if args.captioner else {})}
+        missing = {name: path for name, path in models.items() if not Path(path).is_file()}
+        for name, path in missing.items():
+            hint = TRAIN_HINT.get(name, "train it first")
+            notice(f"notice: {name} is not served: checkpoint {path} does not exist (train it: {hint})")
+        if len(missing) == len(models):
+            raise PipelineError(
+                f"no checkpoint of application {app.get('name', 'default')!r} exists "
+                f"({', '.join(map(str, models.values())) or 'none configured'}); train the quick models first: make run"
+            )
+        translators = {p: str(Path(c).resolve()) for p, c in args.translators.items() if p not in missing}
+        captioner = str(Path(args.captioner).resolve()) if args.captioner and "captioner" not in missing else None
+        app["args"] = {**app.get("args", {}), "translators": translators, "captioner": captioner}
+        absent = {"translator"} if not translators else set()
+        absent |= {"captioner"} if captioner is None else set()
+        if "deployments" in app:  # Serve refuses settings for a deployment the app does not build
+            app["deployments"] = [d for d in app["deployments"] if d.get("name") not in absent]
 
 
 def set_proxy_environment(config: dict | None = None) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline.commands.loadtest import apply_sets
 from pipeline.errors import PipelineError
+from serving.commands.loadtest import apply_sets
 from serving.launch import read_config
 
 
@@ -25,3 +25,30 @@ def test_set_edits_deployments_and_args_without_touching_the_original():
 def test_bad_set_is_one_clear_error(item):
     with pytest.raises(PipelineError, match="--set"):
         apply_sets(read_config("conf/serve.yaml"), [item])
+
+
+def test_a_missing_checkpoint_is_left_out_with_a_notice(tmp_path):
+    from serving.launch import check_checkpoints, with_overrides
+
+    present = tmp_path / "en_de.pt"
+    present.write_bytes(b"x")
+    config = with_overrides(
+        read_config("conf/serve.yaml"), translators={"en-de": str(present)}, captioner=str(tmp_path / "none.pt")
+    )
+    notices: list[str] = []
+    check_checkpoints(config, notice=notices.append)
+    args = config["applications"][0]["args"]
+    assert args["translators"] == {"en-de": str(present.resolve())} and args["captioner"] is None
+    assert len(notices) == 1 and "captioner is not served" in notices[0] and "caption_flickr8k.yaml" in notices[0]
+    names = {d["name"] for d in config["applications"][0]["deployments"]}
+    assert "captioner" not in names and "translator" in names  # Serve rejects settings of an unbuilt deployment
+
+
+def test_no_checkpoint_at_all_is_one_clear_error(tmp_path):
+    from serving.launch import check_checkpoints, with_overrides
+
+    config = with_overrides(
+        read_config("conf/serve.yaml"), translators={"en-de": str(tmp_path / "a.pt")}, captioner=str(tmp_path / "b.pt")
+    )
+    with pytest.raises(PipelineError, match="make run"):
+        check_checkpoints(config, notice=lambda _: None)

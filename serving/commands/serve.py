@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.launch import check_checkpoints, deploy, read_config, with_overrides
 
     config = with_overrides(read_config(args.config), args.port, _translators(args.translator), args.captioner)
-    check_checkpoints(config)
+    check_checkpoints(config, notice=log)
     deploy(config, address=args.address, timeout_s=args.timeout)
     http = config.get("http_options", {})
     log(f"serving on http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}/  (docs: /docs; Ctrl-C stops)")
