@@ -106,7 +106,6 @@ def test_restore_removes_subword_marks_and_detokenises():
 
 
 def test_moses_and_joint_bpe_on_50_sentences_round_trip(tmp_path):
-    pytest.importorskip("subword_nmt", reason="subword-nmt (JoeyNMT's BPE) is not installed in this venv")
     from pipeline.data import multi30k
 
     src, tgt = multi30k.read_split("train", "en")[:50], multi30k.read_split("train", "de")[:50]
