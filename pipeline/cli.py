@@ -28,8 +28,23 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    task, cfg = load_task_config(args.config, args.preset, args.overrides)
-    run_dir = task.train(cfg, TrainOptions(force=args.force, restart=args.restart))
+    options = TrainOptions(force=args.force, restart=args.restart)
+    if args.workers is not None:
+        from pipeline.training.ray_train import train_on_ray  # imports torch and Ray
+
+        run_dir = train_on_ray(
+            args.config,
+            args.preset,
+            args.overrides,
+            options,
+            args.workers,
+            args.address,
+            args.storage,
+            args.max_failures,
+        )
+    else:
+        task, cfg = load_task_config(args.config, args.preset, args.overrides)
+        run_dir = task.train(cfg, options)
     print(f"run folder: {run_dir}")
     return 0
 
@@ -64,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p)
     p.add_argument("--force", action="store_true", help="rebuild the data stages")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="data-parallel training on N Ray Train workers (translation, captioning, classifier, autoencoder)",
+    )
+    p.add_argument("--address", help="with --workers: the Ray cluster (auto, HEAD:6379; default: start a local one)")
+    p.add_argument("--storage", help="with --workers: where Ray Train keeps checkpoints (shared by every node)")
+    p.add_argument("--max-failures", type=int, default=2, help="with --workers: worker-group restarts allowed")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on test splits and write a JSON report")

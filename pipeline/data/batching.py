@@ -25,6 +25,13 @@ class TranslationBatch:
     def n_tokens(self) -> int:
         return int((self.tgt_out != 0).sum())
 
+    def shard(self, rank: int, world: int) -> TranslationBatch | None:
+        """Rank ``rank``'s rows of ``world`` (data-parallel training); None if it gets none."""
+        rows = row_shares(len(self.src), rank, world)
+        if rows.start == rows.stop:
+            return None
+        return TranslationBatch(*(t[rows] for t in (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)))
+
     def to(self, device: torch.device) -> TranslationBatch:
         return TranslationBatch(
             *(
@@ -32,6 +39,13 @@ class TranslationBatch:
                 for t in (self.src, self.src_lengths, self.tgt_in, self.tgt_out, self.index)
             )
         )
+
+
+def row_shares(n: int, rank: int, world: int) -> slice:
+    """Rank ``rank``'s contiguous share of ``n`` rows, sizes differing by at most one (may be empty)."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
 
 
 def pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
@@ -154,6 +168,10 @@ class ImageBatch:
     def n_tokens(self) -> int:
         return len(self.labels)
 
+    def shard(self, rank: int, world: int) -> ImageBatch | None:
+        rows = row_shares(len(self.labels), rank, world)
+        return ImageBatch(self.images[rows], self.labels[rows]) if rows.start < rows.stop else None
+
     def to(self, device: torch.device) -> ImageBatch:
         return ImageBatch(self.images.to(device), self.labels.to(device))
 
@@ -167,6 +185,10 @@ class ReconstructionBatch:
     @property
     def n_tokens(self) -> int:
         return len(self.images)
+
+    def shard(self, rank: int, world: int) -> ReconstructionBatch | None:
+        rows = row_shares(len(self.images), rank, world)
+        return ReconstructionBatch(self.images[rows]) if rows.start < rows.stop else None
 
     def to(self, device: torch.device) -> ReconstructionBatch:
         return ReconstructionBatch(self.images.to(device))

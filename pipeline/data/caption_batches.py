@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.data.batching import pad
+from pipeline.data.batching import pad, row_shares
 from pipeline.data.captions import CaptionSplit
 from pipeline.data.images import Augment, to_float
 from pipeline.data.vocabulary import Vocabulary
@@ -32,6 +32,20 @@ class CaptionBatch:
     @property
     def n_tokens(self) -> int:
         return int((self.tgt_out != Vocabulary.pad_id).sum())
+
+    def shard(self, rank: int, world: int) -> CaptionBatch | None:
+        """Rank ``rank``'s images of ``world`` with their captions (data-parallel training); None if none."""
+        rows = row_shares(len(self.images), rank, world)
+        if rows.start == rows.stop:
+            return None
+        keep = (self.caption_image >= rows.start) & (self.caption_image < rows.stop)
+        return CaptionBatch(
+            self.images[rows],
+            self.caption_image[keep] - rows.start,
+            self.tgt_in[keep],
+            self.tgt_out[keep],
+            self.image_index[rows],
+        )
 
     def to(self, device: torch.device) -> CaptionBatch:
         return CaptionBatch(

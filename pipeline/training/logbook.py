@@ -11,19 +11,22 @@ from pipeline.plots import save_figure
 
 
 class Logbook:
-    """Appends one JSON object per event to ``metrics.jsonl``; draws ``curves.png`` on request."""
+    """Appends one JSON object per event to ``metrics.jsonl``; draws ``curves.png`` on request.
 
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "metrics.jsonl"
+    ``enabled=False`` (the ranks other than 0 of a data-parallel run) writes nothing."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.path, self.enabled = Path(run_dir) / "metrics.jsonl", enabled
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def reset(self) -> None:
         """On a fresh start (no checkpoint, or ``--restart``): an earlier run's events must not mix in."""
-        self.path.unlink(missing_ok=True)
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
 
     def truncate_after(self, step: int) -> None:
         """On resume: drop events logged after the checkpoint we resume from."""
-        if not self.path.exists():
+        if not self.enabled or not self.path.exists():
             return
         kept = [
             line
@@ -34,6 +37,8 @@ class Logbook:
             tmp.write_text("".join(line + "\n" for line in kept))
 
     def write(self, kind: str, step: int, **values: Any) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"kind": kind, "step": step, **values}) + "\n")
 
@@ -50,6 +55,8 @@ class Logbook:
         import matplotlib.pyplot as plt
 
         out = out or self.path.with_name("curves.png")
+        if not self.enabled:
+            return out
         train, valid = self.events("train"), self.events("valid")
         metrics = sorted(
             {

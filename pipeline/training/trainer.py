@@ -7,6 +7,9 @@ schedule, mixed precision, gradient clipping, logging, early stopping and checkp
 
 Resuming restores model, optimizer, schedule, grad-scaler, RNG state and the position in
 the current epoch, so a run killed mid-epoch continues exactly as if uninterrupted.
+
+Under ``torch.distributed`` (``pipeline train --workers N``) the same loop runs on every rank, each on its
+rows of every global batch (:mod:`pipeline.training.data_parallel`); rank 0 validates and writes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pipeline.config import Config, TaskConfig
 from pipeline.device import DeviceName, PrecisionName, Runtime, resolve_runtime
 from pipeline.progress import log
 from pipeline.runs import RunFolder
+from pipeline.training.data_parallel import DataParallel, reporter
 from pipeline.training.logbook import Logbook
 from pipeline.training.schedule import ScheduleName, lr_multiplier
 
@@ -127,7 +131,9 @@ class Trainer:
         self.run_dir, self.meta = Path(run_dir), meta
         self.score_name, self.higher_is_better, self.on_step = score_name, higher_is_better, on_step
         self.folder = RunFolder(run_dir)
-        self.logbook = Logbook(self.run_dir)
+        self.parallel = DataParallel.current()
+        self.logbook = Logbook(self.run_dir, enabled=self.parallel.is_main)
+        self.report = reporter()  # Ray Train's report under ``--workers``, else None
         self.state = TrainState()  # before LambdaLR, whose constructor already calls the lambda
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -159,7 +165,12 @@ class Trainer:
         }
 
     def save_last(self) -> None:
-        save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
+        if self.parallel.is_main:
+            save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
+        if self.report is not None:  # every rank reports at the same steps; rank 0 attaches last.pt
+            state = self.state
+            metrics = {"step": state.step, "epoch": state.epoch, "best_" + self.score_name: state.best_score}
+            self.report(metrics, self.last_path if self.parallel.is_main else None)
 
     def resume(self) -> bool:
         if not self.last_path.exists():
@@ -175,6 +186,8 @@ class Trainer:
         if "cuda" in train["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(train["rng"]["cuda"])
         self.logbook.truncate_after(self.state.step)
+        if not self.parallel.is_main:  # last.pt holds rank 0's generator: the others draw their own dropout
+            torch.manual_seed(self._rank_seed())
         log(
             f"resumed from {self.last_path} at step {self.state.step} (epoch {self.state.epoch}, "
             f"batch {self.state.batch_in_epoch})"
@@ -184,8 +197,9 @@ class Trainer:
     # ---- loop --------------------------------------------------------------------
     def fit(self, resume: bool = True) -> TrainState:
         if not (resume and self.resume()):
-            torch.manual_seed(self.cfg.seed)
+            torch.manual_seed(self._rank_seed())
             self.logbook.reset()
+        self.parallel.broadcast_parameters(self.model)
         cfg, state = self.cfg, self.state
         while state.epoch < cfg.max_epochs and not self._should_stop():
             batches = self.batches.epoch(state.epoch)
@@ -193,6 +207,7 @@ class Trainer:
             while state.batch_in_epoch < len(batches) and not self._should_stop():
                 meter.add(self._train_step(batches[state.batch_in_epoch]))
                 state.step += 1
+                self.parallel.check_replicas(self.model, state.step)
                 state.batch_in_epoch += 1
                 self._after_step(meter)
             if state.batch_in_epoch >= len(batches):
@@ -206,6 +221,10 @@ class Trainer:
         self.logbook.plot()
         return state
 
+    def _rank_seed(self) -> int:
+        """The run's seed on rank 0 (a single process); distinct dropout streams on the other ranks."""
+        return self.cfg.seed + 1_000_003 * self.parallel.rank + self.state.step
+
     def _should_stop(self) -> bool:
         max_steps = self.cfg.max_steps
         return self.state.stopped_early or (max_steps is not None and self.state.step >= max_steps)
@@ -213,16 +232,17 @@ class Trainer:
     def _after_step(self, meter: _Meter) -> None:
         cfg, step = self.cfg, self.state.step
         if step % cfg.log_every == 0:
-            row = meter.flush()
+            row = meter.flush(self.parallel)
             row["lr"] = self.optimizer.param_groups[0]["lr"]
             if self.perplexity:  # of the cross-entropy term alone when the loss also adds penalties
                 row["ppl"] = math.exp(min(row.get("xent", row["loss"]), 50.0))
             self.logbook.write("train", step, epoch=self.state.epoch, **row)
             ppl = f" ppl {row['ppl']:.1f}" if self.perplexity else ""
-            log(
-                f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
-                f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}"
-            )
+            if self.parallel.is_main:
+                log(
+                    f"step {step} epoch {self.state.epoch} loss {row['loss']:.3f}{ppl} "
+                    f"{row['tokens_per_s']:.0f} {self.unit}/s lr {row['lr']:.2e}"
+                )
         if cfg.validate_every and step % cfg.validate_every == 0:
             self._validate()
         if step % cfg.checkpoint_every == 0:
@@ -232,35 +252,51 @@ class Trainer:
 
     def _train_step(self, batch: Batch) -> tuple[float, int, dict[str, float]]:
         self.model.train()
-        batch = batch.to(self.runtime.device)
-        with self.runtime.autocast():
-            out = self.loss_fn(self.model, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(out.loss).backward()
+        out = self._forward_backward(self.parallel.shard(batch))
+        self.parallel.reduce_gradients(self.model.parameters())
         if self.cfg.clip_grad_norm:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        return out
+
+    def _forward_backward(self, batch: Batch | None) -> tuple[float, int, dict[str, float]]:
+        """Loss and gradients of this rank's rows; under data parallelism each rank's per-token mean is
+        weighted by its share of the global batch's tokens, so the summed gradients are the global mean's."""
+        if batch is None:  # fewer rows than ranks: this rank adds nothing to the step
+            self.parallel.sum([0.0])
+            return 0.0, 0, {}
+        batch = batch.to(self.runtime.device)
+        with self.runtime.autocast():
+            out = self.loss_fn(self.model, batch)
+        (total,) = self.parallel.sum([float(out.n_tokens)])
+        self.scaler.scale(out.loss * (out.n_tokens / max(total, 1.0))).backward()
         return float(out.loss.detach()) * out.n_tokens, out.n_tokens, out.extras or {}
 
     def _validate(self) -> None:
         if self.validate_fn is None:
             return
         state, cfg = self.state, self.cfg
-        self.model.eval()
-        with torch.no_grad(), self.runtime.autocast():
-            scores = self.validate_fn(self.model)
+        scores = None
+        if self.parallel.is_main:
+            self.model.eval()
+            with torch.no_grad(), self.runtime.autocast():
+                scores = self.validate_fn(self.model)
+        scores = self.parallel.broadcast(scores)
         score = scores[self.score_name]
         better = state.best_score is None or (
             score > state.best_score if self.higher_is_better else score < state.best_score
         )
         if better:
             state.best_score, state.bad_validations = score, 0
-            save_checkpoint(
-                self.best_path, Checkpoint({**self.meta, "scores": scores, "step": state.step}, self.model.state_dict())
-            )
+            if self.parallel.is_main:
+                save_checkpoint(
+                    self.best_path,
+                    Checkpoint({**self.meta, "scores": scores, "step": state.step}, self.model.state_dict()),
+                )
         else:
             state.bad_validations += 1
             if state.bad_validations % cfg.plateau_patience == 0:
@@ -270,7 +306,8 @@ class Trainer:
         self.logbook.write("valid", state.step, epoch=state.epoch, **scores)
         self.logbook.plot()
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
-        log(f"validation at step {state.step}: {shown}{' (best)' if better else ''}")
+        if self.parallel.is_main:
+            log(f"validation at step {state.step}: {shown}{' (best)' if better else ''}")
 
 
 def train_runtime(cfg: TrainConfig) -> Runtime:
@@ -310,14 +347,16 @@ class _Meter:
         for name, value in extras.items():
             self.extras[name] = self.extras.get(name, 0.0) + value * tokens
 
-    def flush(self) -> dict[str, float]:
+    def flush(self, parallel: DataParallel) -> dict[str, float]:
+        """The rows since the last flush, summed over the ranks (every rank flushes at the same step)."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        tokens = max(self.tokens, 1)
-        loss = self.loss_sum / tokens
+        names = sorted(self.extras)
+        loss_sum, all_tokens, *extras = parallel.sum([self.loss_sum, self.tokens, *(self.extras[n] for n in names)])
+        tokens = max(all_tokens, 1)
         row = {
-            "loss": loss,
-            "tokens_per_s": self.tokens / elapsed,
-            **{name: total / tokens for name, total in self.extras.items()},
+            "loss": loss_sum / tokens,
+            "tokens_per_s": all_tokens / elapsed,
+            **{name: total / tokens for name, total in zip(names, extras)},
         }
         self.__init__()
         return row
