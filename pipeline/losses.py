@@ -17,16 +17,15 @@ from pipeline.unsupervised.sparsity import sparsity_penalty
 
 
 def label_smoothed_loss(model, batch: TranslationBatch, smoothing: float) -> LossOutput:
-    """Cross-entropy with label smoothing (Szegedy et al. 2016, §7), averaged over target tokens."""
-    logits = model(batch.tgt_in, src=batch.src, src_lengths=batch.src_lengths).logits  # (B, T, V)
-    n_tokens = batch.n_tokens
-    loss = F.cross_entropy(
-        logits.float().flatten(0, 1),
-        batch.tgt_out.flatten(),
-        ignore_index=0,
-        label_smoothing=smoothing,
-        reduction="sum",
-    ) / max(n_tokens, 1)
+    """Cross-entropy with label smoothing (Szegedy et al. 2016, §7), averaged over target tokens.
+
+    The output layer runs at the non-pad positions only (``select``): padding costs no vocabulary GEMM."""
+    real = batch.tgt_out != 0
+    logits = model(batch.tgt_in, select=real, src=batch.src, src_lengths=batch.src_lengths).logits  # (N, V)
+    n_tokens = int(real.sum())
+    loss = F.cross_entropy(logits.float(), batch.tgt_out[real], label_smoothing=smoothing, reduction="sum") / max(
+        n_tokens, 1
+    )
     return LossOutput(loss, n_tokens)
 
 
@@ -37,15 +36,10 @@ def caption_loss(
     (+ the auxiliary visual-concept loss, see :class:`CaptionModel`)."""
     image_enc = model.encode(images=batch.images)
     enc = image_enc.select(batch.caption_image)  # each image once, repeated per caption
-    out = model.decoder(batch.tgt_in, enc)  # logits (N, T, V), attention (N, T, S) | None
-    n_tokens = batch.n_tokens
-    xent = F.cross_entropy(
-        out.logits.float().flatten(0, 1),
-        batch.tgt_out.flatten(),
-        ignore_index=0,
-        label_smoothing=smoothing,
-        reduction="sum",
-    )
+    real = batch.tgt_out != 0
+    out = model.decoder(batch.tgt_in, enc, real)  # logits at real positions (M, V), attention (N, T, S) | None
+    n_tokens = int(real.sum())
+    xent = F.cross_entropy(out.logits.float(), batch.tgt_out[real], label_smoothing=smoothing, reduction="sum")
     total, extras = xent, {"xent": float(xent.detach()) / max(n_tokens, 1)}
     if attention_weight > 0 and out.attention is not None:
         penalty = attention_weight * doubly_stochastic_penalty(out.attention.float(), batch.tgt_out != 0)

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from pipeline.config import Config
+from pipeline.models.recurrent import run_lstm
 from pipeline.training.trainer import TrainConfig
 
 
@@ -60,7 +61,7 @@ class SentenceEncoder(nn.Module):
         mask = tokens != self.pad_id  # (B, T)
         lengths = mask.sum(1).clamp_min(1)
         packed = pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = self.lstm(packed)
+        states, _ = run_lstm(self.lstm, packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=tokens.shape[1])
         pooled = (states * mask[..., None]).sum(1) / lengths[:, None]  # (B, 2H)
         return F.normalize(self.out(pooled), dim=-1)

@@ -14,6 +14,7 @@ from torch import nn
 
 from pipeline.config import Config
 from pipeline.models.attention import AttentionName, build_attention
+from pipeline.models.recurrent import run_lstm
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Decoder(nn.Module):
             first = self.dropout(self.summary_proj(enc.summary))[:, None, :]  # (B, 1, E)
             if feed is not None:
                 first = torch.cat([first, feed[:, None, :]], dim=-1)
-            _, (hidden, cell) = self.rnn(first, (hidden, cell))
+            _, (hidden, cell) = run_lstm(self.rnn, first, (hidden, cell))
         return DecoderState(hidden, cell, feed, keys)
 
     def _attend(self, rnn_out: torch.Tensor, enc: EncoderOutput, keys: torch.Tensor | None):
@@ -156,7 +157,7 @@ class Decoder(nn.Module):
         inputs = self.dropout(self.embed(prev_tokens))[:, None, :]  # (B, 1, E)
         if state.feed is not None:
             inputs = torch.cat([inputs, state.feed[:, None, :]], dim=-1)
-        rnn_out, (hidden, cell) = self.rnn(inputs, (state.hidden, state.cell))  # (B, 1, H)
+        rnn_out, (hidden, cell) = run_lstm(self.rnn, inputs, (state.hidden, state.cell))  # (B, 1, H)
         attentional, weights = self._attend(rnn_out, enc, state.keys)
         feed = attentional[:, 0] if state.feed is not None else None
         return StepOutput(
@@ -176,7 +177,7 @@ class Decoder(nn.Module):
             attentional, weights = self._forward_stepwise(tgt_in, state, enc)
         else:
             inputs = self.dropout(self.embed(tgt_in))  # (B, T, E)
-            rnn_out, _ = self.rnn(inputs, (state.hidden, state.cell))  # (B, T, H), all steps in one call
+            rnn_out, _ = run_lstm(self.rnn, inputs, (state.hidden, state.cell))  # (B, T, H), all steps in one call
             attentional, weights = self._attend(rnn_out, enc, state.keys)
         return DecoderOutput(self._logits(attentional if select is None else attentional[select]), weights)
 
@@ -210,8 +211,8 @@ class Decoder(nn.Module):
     def _forward_stepwise_generic(self, inputs: torch.Tensor, state: DecoderState, enc: EncoderOutput):
         outputs, weights = [], []
         for t in range(inputs.size(1)):
-            rnn_out, (hidden, cell) = self.rnn(
-                torch.cat([inputs[:, t : t + 1], state.feed[:, None]], dim=-1), (state.hidden, state.cell)
+            rnn_out, (hidden, cell) = run_lstm(
+                self.rnn, torch.cat([inputs[:, t : t + 1], state.feed[:, None]], dim=-1), (state.hidden, state.cell)
             )  # (B, 1, H)
             attentional, step_weights = self._attend(rnn_out, enc, state.keys)
             state = DecoderState(hidden, cell, attentional[:, 0], state.keys)

@@ -9,6 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from pipeline.config import Config
 from pipeline.models.decoder import EncoderOutput
+from pipeline.models.recurrent import run_lstm
 
 
 class EncoderConfig(Config):
@@ -47,7 +48,7 @@ class RecurrentEncoder(nn.Module):
         """src (B, S) padded with pad_id, src_lengths (B,) → memory (B, S, D)."""
         embedded = self.dropout(self.embed(src))  # (B, S, E)
         packed = pack_padded_sequence(embedded, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, (hidden, _) = self.rnn(packed)
+        packed_out, (hidden, _) = run_lstm(self.rnn, packed)
         memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))  # (B, S, D)
         if self.cfg.bidirectional:
             summary = torch.cat([hidden[-2], hidden[-1]], dim=-1)  # (B, 2H): top layer, both directions
