@@ -10,7 +10,7 @@ from __future__ import annotations
 from ray.serve import Application
 
 from serving.ingress import Ingress
-from serving.models import CaptionerModel, TranslatorModel
+from serving.models import CaptionerModel, EditorModel, TranslatorModel
 from serving.settings import AppArgs
 from serving.stats import StatsBoard
 
@@ -39,4 +39,7 @@ def build_app(args: dict | AppArgs) -> Application:
     if args.captioner:
         deployment = CaptionerModel.options(ray_actor_options=actor) if actor else CaptionerModel
         captioner = deployment.bind(args.captioner, args.device, args.threads, args.quantize, stats)
-    return Ingress.bind(translator, sorted(args.translators), captioner, args.limits.model_dump(), stats)
+    editor = None
+    if args.editor is not None:
+        editor = EditorModel.bind(args.editor.gan, args.editor.encoder, args.threads)
+    return Ingress.bind(translator, sorted(args.translators), captioner, args.limits.model_dump(), stats, editor)

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.inference.source import SourceEncoder, warm_up_text
 from serving.body_limit import BodyLimit
-from serving.models import ImageJob, SentenceJob
+from serving.models import EditJob, ImageJob, SentenceJob
 from serving.settings import Limits
-from serving.validation import ApiError, check_beam, check_image, check_texts, split_sentences
+from serving.validation import ApiError, check_beam, check_image, check_texts, parse_strokes, split_sentences
 
 STATIC = Path(__file__).parent / "static"
 RETRY_AFTER_S = "2"
@@ -113,14 +113,22 @@ async def _unexpected(request: Request, err: Exception) -> JSONResponse:
 @serve.ingress(app)
 class Ingress:
     def __init__(
-        self, translator=None, pairs: list[str] | None = None, captioner=None, limits: dict | None = None, stats=None
+        self,
+        translator=None,
+        pairs: list[str] | None = None,
+        captioner=None,
+        limits: dict | None = None,
+        stats=None,
+        editor=None,
     ):
         self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
+        self.editor = editor
         self.limits = Limits.model_validate(limits or {})
         ROUTE_CAPS.update(
             {
                 "/v1/translate": self.limits.max_json_bytes,
                 "/v1/caption": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
+                "/v1/edit": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
             }
         )
         self.model_ids: dict[str, str] = {}
@@ -265,11 +273,37 @@ class Ingress:
             response.update(words=result["words"], attention=result["attention"], grid=result["grid"])
         return response
 
+    @app.post("/v1/edit", summary="iGAN: project an uploaded image onto the GAN, then paint colour strokes on it")
+    async def edit(
+        self,
+        file: Annotated[UploadFile, File(description="the image (resized to the GAN's resolution)")],
+        strokes: Annotated[str, Form(description='JSON list of "x,y,r,colour" in the GAN\'s pixel grid')],
+        steps: Annotated[int, Form()] = 150,
+        frames: Annotated[int, Form()] = 8,
+    ) -> dict:
+        if self.editor is None:
+            raise ApiError(400, "this server has no editing model (its GAN checkpoint did not exist when it started)")
+        specs = parse_strokes(strokes, self.limits)
+        if not 1 <= steps <= self.limits.max_edit_steps:
+            raise ApiError(422, f"steps must be between 1 and {self.limits.max_edit_steps}, got {steps}")
+        if not 2 <= frames <= 16:
+            raise ApiError(422, f"frames must be between 2 and 16, got {frames}")
+        data = await file.read(self.limits.max_upload_bytes + 1)
+        check_image(data, self.limits)  # header only, as for /v1/caption
+        job = EditJob(data, specs, steps, self.limits.max_edit_seconds, frames)
+        return await self._call(self.editor.edit, job)
+
     @app.get("/v1/models", summary="Loaded models: language pairs, checkpoint ids, training scores")
     async def models(self) -> dict:
         translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
         captioner = await self._call(self.captioner.info) if self.captioner else None
-        return {"translation": translation["pairs"], "translator_pid": translation.get("pid"), "captioning": captioner}
+        editor = await self._call(self.editor.info) if self.editor else None
+        return {
+            "translation": translation["pairs"],
+            "translator_pid": translation.get("pid"),
+            "captioning": captioner,
+            "editing": editor,
+        }
 
     @app.get("/v1/stats", summary="Per model replica: batch-size histogram, queue wait, decode time, memory")
     async def stats(self) -> dict:

@@ -56,6 +56,7 @@ TRAIN_HINT = {
     "en-de": "make run",
     "en-fr": "pipeline train conf/translate_en_fr.yaml --preset quick",
     "captioner": "pipeline train conf/caption_flickr8k.yaml --preset quick",
+    "editor": "pipeline train conf/gan_mnist_dcgan.yaml",
 }
 
 
@@ -66,6 +67,8 @@ def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> No
     for app in config["applications"]:
         args = AppArgs.model_validate(app.get("args") or {})
         models = {**args.translators, **({"captioner": args.captioner} if args.captioner else {})}
+        if args.editor is not None:
+            models["editor"] = args.editor.gan
         missing = {name: path for name, path in models.items() if not Path(path).is_file()}
         for name, path in missing.items():
             hint = TRAIN_HINT.get(name, "train it first")
@@ -75,13 +78,32 @@ def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> No
                 f"no checkpoint of application {app.get('name', 'default')!r} exists "
                 f"({', '.join(map(str, models.values())) or 'none configured'}); train the quick models first: make run"
             )
-        translators = {p: str(Path(c).resolve()) for p, c in args.translators.items() if p not in missing}
-        captioner = str(Path(args.captioner).resolve()) if args.captioner and "captioner" not in missing else None
-        app["args"] = {**app.get("args", {}), "translators": translators, "captioner": captioner}
-        absent = {"translator"} if not translators else set()
-        absent |= {"captioner"} if captioner is None else set()
+        app["args"] = {**app.get("args", {}), **_present(args, missing, notice)}
+        absent = {"translator"} if not app["args"]["translators"] else set()
+        absent |= {"captioner"} if app["args"]["captioner"] is None else set()
+        absent |= {"editor"} if app["args"].get("editor") is None else set()
         if "deployments" in app:  # Serve refuses settings for a deployment the app does not build
             app["deployments"] = [d for d in app["deployments"] if d.get("name") not in absent]
+
+
+def _present(args: AppArgs, missing: dict, notice: Callable[[str], None]) -> dict:
+    """The args' checkpoints that exist, as absolute paths (an editor without its encoder projects by
+    optimisation alone)."""
+    out = {
+        "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items() if p not in missing},
+        "captioner": str(Path(args.captioner).resolve()) if args.captioner and "captioner" not in missing else None,
+        "editor": None,
+    }
+    if args.editor is not None and "editor" not in missing:
+        encoder = args.editor.encoder
+        if encoder and not Path(encoder).is_file():
+            notice(f"notice: the editor projects without its encoder: {encoder} does not exist (hint: train-encoder)")
+            encoder = None
+        out["editor"] = {
+            "gan": str(Path(args.editor.gan).resolve()),
+            "encoder": encoder and str(Path(encoder).resolve()),
+        }
+    return out
 
 
 def set_proxy_environment(config: dict | None = None) -> None:

@@ -262,3 +262,107 @@ class CaptionerModel(_BatchedModel):
             "device": str(self.captioner.runtime.device),
             "pid": os.getpid(),
         }
+
+
+@dataclass(frozen=True)
+class EditJob:
+    data: bytes  # the encoded upload, decoded in the replica
+    strokes: tuple[str, ...]  # "x,y,r,colour" in the GAN's pixel grid
+    steps: int  # edit optimisation steps (the ingress caps them)
+    max_seconds: float  # wall-time cap of the projection and of the edit, each
+    frames: int = 8  # morph frames from the projection to the edit
+
+
+@serve.deployment(
+    name="editor",
+    max_ongoing_requests=1,  # one edit at a time: an optimisation takes the replica's CPU
+    max_queued_requests=1,  # one more may wait; beyond that the ingress answers 429 with Retry-After
+    ray_actor_options={"num_cpus": 0.2},
+    health_check_period_s=2,
+    health_check_timeout_s=30,
+)
+class EditorModel:
+    """iGAN-style editing (Zhu et al. 2016): project the upload onto the GAN's manifold, then move z until
+    the generated image meets the colour strokes while staying near the projection. Bounded per request in
+    steps and in seconds; no batching (each request is its own optimisation)."""
+
+    def __init__(self, gan: str, encoder: str | None = None, threads: int = 1):
+        import torch
+
+        from pipeline.gan.editing import Editor
+        from pipeline.gan.projection import ProjectionBudget
+
+        torch.set_num_threads(threads)
+        self.editor = Editor.from_checkpoint(gan, encoder, projection_budget=ProjectionBudget(steps=150, restarts=2))
+        self.checkpoints = {"gan": gan, "encoder": encoder}
+
+    def edit(self, job: EditJob) -> dict:
+        import time
+
+        from pipeline.gan.projection import ProjectionBudget
+
+        started = time.perf_counter()
+        try:
+            image = self._image(job.data)
+            budget = ProjectionBudget(steps=150, restarts=2, max_seconds=job.max_seconds)
+            projection = self.editor.project(image, budget=budget)
+            result = self.editor.edit(
+                projection, list(job.strokes), steps=job.steps, max_seconds=job.max_seconds, frames=job.frames
+            )
+        except PipelineError as err:
+            return {"error": str(err), "status": 422}
+        return {
+            "original": _png(image),
+            "projection": _png(projection.image[0]),
+            "edit": _png(result.final),
+            "frames": [_png(frame) for frame in result.frames],
+            "method": self.editor.default_method,
+            "projection_mse": float(projection.error[0]),
+            "colour_error_before": result.colour_error_before,
+            "colour_error_after": result.colour_error_after,
+            "steps": result.steps,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def _image(self, data: bytes):
+        """The upload at the GAN's resolution and channels, in [0, 1] (a damaged file is this request's 422)."""
+        import io
+
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        channels, height, width = self.editor.shape
+        try:
+            with Image.open(io.BytesIO(data)) as picture:
+                picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height))
+                array = np.asarray(picture, dtype=np.float32) / 255.0
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ItemError(f"the image could not be decoded ({err})") from None
+        tensor = torch.from_numpy(array.copy())
+        return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)
+
+    def info(self) -> dict:
+        channels, height, width = self.editor.shape
+        return {
+            "kind": "editing",
+            **self.checkpoints,
+            "image_shape": [channels, height, width],
+            "method": self.editor.default_method,
+            "pid": os.getpid(),
+        }
+
+
+def _png(image) -> str:
+    """A (C, H, W) tensor in [0, 1] as a PNG data URI, scaled up 4× (nearest) so small GAN images are visible."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    array = (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    picture = picture.resize((picture.width * 4, picture.height * 4), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

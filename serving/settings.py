@@ -24,6 +24,18 @@ class Limits(BaseModel):
     max_json_bytes: int = Field(1_000_000, gt=0)  # a /v1/translate body (413 above, counted as it streams in)
     multipart_overhead_bytes: int = Field(65_536, gt=0)  # /v1/caption body cap = max_upload_bytes + this
     request_timeout_s: float = Field(30.0, gt=0)  # the ingress gives up on a model call after this (504)
+    max_edit_steps: int = Field(300, gt=0)  # /v1/edit: optimisation steps of one edit, at most (422 above)
+    max_edit_seconds: float = Field(10.0, gt=0)  # /v1/edit: wall time of one projection and of one edit, at most
+    max_edit_strokes: int = Field(16, gt=0)  # /v1/edit: colour strokes per request (413 above)
+
+
+class EditorArgs(BaseModel):
+    """The iGAN editor behind ``/v1/edit``: a DCGAN checkpoint and, optionally, the encoder trained against it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gan: str  # a ``gan`` checkpoint with a DCGAN
+    encoder: str | None = None  # an ``igan_encoder`` checkpoint (hybrid projection); None: optimisation alone
 
 
 class AppArgs(BaseModel):
@@ -37,6 +49,7 @@ class AppArgs(BaseModel):
 
     translators: dict[str, str] = Field(default_factory=dict)
     captioner: str | None = None  # captioning checkpoint (None: no /v1/caption model)
+    editor: EditorArgs | None = None  # iGAN editing (None: no /v1/edit model)
     device: str = "auto"  # auto: the GPU when the replica was given one, else CPU
     threads: int = Field(1, gt=0)  # torch intra-op threads per model replica
     quantize: Literal["none", "int8", "auto"] = "none"  # int8: dynamic int8 Linear/LSTM (CPU); auto: int8 on CPU

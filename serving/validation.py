@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
+import json
+import re
 
 from serving.settings import Limits
 
@@ -85,3 +87,25 @@ def check_image(data: bytes, limits: Limits, min_side: int = 1) -> tuple[int, in
     if min(width, height) < min_side:
         raise ApiError(422, f"image is {width}x{height} pixels; captioning needs at least {min_side}x{min_side}")
     return width, height
+
+
+STROKE = re.compile(r"^\s*\d+(\.\d+)?\s*,\s*\d+(\.\d+)?\s*,\s*\d+(\.\d+)?\s*,\s*[#\w.]+\s*$")
+
+
+def parse_strokes(text: str, limits: Limits) -> tuple[str, ...]:
+    """``/v1/edit``'s strokes field: a JSON list of "x,y,r,colour" strings (their ranges are checked against
+    the GAN's resolution in the editor replica)."""
+    try:
+        strokes = json.loads(text)
+    except ValueError:
+        raise ApiError(422, 'strokes must be a JSON list of "x,y,r,colour" strings') from None
+    if not isinstance(strokes, list) or not all(isinstance(s, str) for s in strokes):
+        raise ApiError(422, 'strokes must be a JSON list of "x,y,r,colour" strings')
+    if not strokes:
+        raise ApiError(422, "an edit needs at least one stroke")
+    if len(strokes) > limits.max_edit_strokes:
+        raise ApiError(413, f"{len(strokes)} strokes; at most {limits.max_edit_strokes} are accepted")
+    bad = [s for s in strokes if not STROKE.match(s)]
+    if bad:
+        raise ApiError(422, f'stroke {bad[0][:40]!r} is not "x,y,r,colour" (e.g. "8,8,3,white" or "4,10,2,#ff0000")')
+    return tuple(strokes)

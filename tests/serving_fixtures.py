@@ -103,3 +103,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def make_gan_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A tiny untrained DCGAN (16×16 grey, z of 8) in the ``gan`` checkpoint format, for the editor; its
+    weights are drawn large (N(0, 0.3)) so that G(z) varies with z (DCGAN's N(0, 0.02) gives flat grey)."""
+    from pipeline.gan.models import build_players
+    from pipeline.tasks.gan import GanConfig
+
+    model = {"architecture": "dcgan", "image_shape": [1, 16, 16], "z_dim": 8, "width": 8, "hidden": 0}
+    torch.manual_seed(seed)
+    generator, discriminator = build_players(model)
+    for module in generator.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.ConvTranspose2d)):
+            torch.nn.init.normal_(module.weight, 0.0, 0.3)
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    state.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
+    meta = {"task": "gan", "config": GanConfig().to_dict(), "step": 0, "model": model}
+    save_checkpoint(path, Checkpoint(meta, state))
+    return path

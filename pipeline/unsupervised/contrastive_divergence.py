@@ -46,7 +46,7 @@ class ContrastiveDivergence:
         if not cfg.persistent:
             # CD: start at the data; the mean of P(v|h) is a lower-variance reconstruction than a sample
             return rbm.gibbs(v_data, cfg.cd_k, sample_visible=False)
-        if self.chains is None or len(self.chains) != len(v_data):
+        if self.chains is None:  # as many fantasy particles as the first batch has rows, kept from then on
             self.chains = rbm.sample_visible(rbm.sample_hidden(v_data))
         self.chains = rbm.gibbs(self.chains, cfg.cd_k, sample_visible=True)
         return self.chains
@@ -56,14 +56,21 @@ class ContrastiveDivergence:
         """One update from a batch ``v_data`` (B, V)."""
         rbm, cfg = self.rbm, self.cfg
         pos_h = rbm.hidden_prob(v_data)  # (B, H)
-        v_model = self.negative_sample(v_data)  # (B, V)
+        v_model = self.negative_sample(v_data)  # (B, V); PCD: (M, V), M fantasy particles, whatever B is
         neg_h = rbm.hidden_prob(v_model)
         n = len(v_data)
-        grads = {
-            "weight": (v_data.T @ pos_h - v_model.T @ neg_h) / n - cfg.weight_decay * rbm.weight,
-            "visible_bias": (v_data - v_model).mean(0),
-            "hidden_bias": (pos_h - neg_h).mean(0),
-        }
+        if len(v_model) == n:
+            grads = {
+                "weight": (v_data.T @ pos_h - v_model.T @ neg_h) / n - cfg.weight_decay * rbm.weight,
+                "visible_bias": (v_data - v_model).mean(0),
+                "hidden_bias": (pos_h - neg_h).mean(0),
+            }
+        else:  # a short last batch against the full set of chains: each phase averaged over its own rows
+            grads = {
+                "weight": v_data.T @ pos_h / n - v_model.T @ neg_h / len(v_model) - cfg.weight_decay * rbm.weight,
+                "visible_bias": v_data.mean(0) - v_model.mean(0),
+                "hidden_bias": pos_h.mean(0) - neg_h.mean(0),
+            }
         for name, param in rbm.named_parameters():
             velocity = self.velocity[name]
             velocity.mul_(momentum).add_(grads[name], alpha=cfg.lr)

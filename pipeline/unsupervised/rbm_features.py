@@ -18,7 +18,6 @@ import torch
 from pydantic import Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import minmax_scale
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config, default, task_config, variants
@@ -113,13 +112,29 @@ def load_features(data: DigitsDataConfig | MNISTDataConfig, stages_dir: str, for
         if data.train_limit:
             train, train_y = train[: data.train_limit], train_y[: data.train_limit]
         return FeatureData(_flat(train), train_y, _flat(test), test_y, (28, 28))
-    images, labels = load_digits()
-    images = images.astype(np.float32)
-    if data.nudge:
-        images, labels = nudge(images, labels)
-    x = minmax_scale(images.reshape(len(images), -1), feature_range=(0, 1)).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, labels, test_size=data.test_size, random_state=0)
-    return FeatureData(x_train, y_train, x_test, y_test, (8, 8))
+    train, train_y, test, test_y = split_digits(*load_digits(), data.test_size, data.nudge)
+    low, high = train.min(0), train.max(0)  # per-pixel min-max scaling, fitted on the training split
+    span = np.where(high > low, high - low, 1.0)
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return np.clip((x - low) / span, 0.0, 1.0).astype(np.float32)
+
+    return FeatureData(scale(train), train_y, scale(test), test_y, (8, 8))
+
+
+def split_digits(
+    images: np.ndarray, labels: np.ndarray, test_size: float, shifts: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split the original digits first, then (``shifts``) add the 1-pixel shifted copies of the training
+    images only: a shifted copy of a test digit in training would make the test score optimistic.
+    Returns flattened float32 (train, train labels, test, test labels)."""
+    index = np.arange(len(labels))
+    train_i, test_i = train_test_split(index, test_size=test_size, random_state=0)
+    train, train_y = images[train_i].astype(np.float32), labels[train_i]
+    if shifts:
+        train, train_y = nudge(train, train_y)
+    test = images[test_i].astype(np.float32)
+    return train.reshape(len(train), -1), train_y, test.reshape(len(test), -1), labels[test_i]
 
 
 def standardiser(train: np.ndarray, visible: VisibleKind) -> tuple[np.ndarray, np.ndarray]:

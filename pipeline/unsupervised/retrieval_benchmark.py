@@ -16,6 +16,7 @@ from pipeline.config import Config
 from pipeline.data.image_tensors import ImageDataConfig, load_images
 from pipeline.files import write_json
 from pipeline.stages import run_stage
+from pipeline.unsupervised.autoencoder import contrast_normalise
 from pipeline.unsupervised.binary_codes import pack_bits, to_bits
 from pipeline.unsupervised.evaluation import encode_pre
 from pipeline.unsupervised.retrieval import (
@@ -39,6 +40,11 @@ class RetrievalConfig(Config):
     seed: int = Field(0, description="which queries")
     map_k: int = Field(1000, description="k of mAP@k")
     precision_k: list[int] = Field([10, 100, 1000], description="the k of each precision@k")
+    tie_seed: int = Field(
+        0,
+        description="seeded shuffle of the database order: distance ties are broken in this random order, "
+        "not by the class-sorted order of the files",
+    )
 
 
 @dataclass
@@ -57,6 +63,9 @@ def load_benchmark(data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir
     queries, database = query_split(
         len(images), retrieval.queries, retrieval.seed, pool=np.arange(len(train), len(images))
     )
+    # Rankings break distance ties by database position. CIFAR-10's files are sorted by class, so in file
+    # order a tie favours the first classes; a seeded shuffle makes the order random but reproducible.
+    database = np.random.default_rng(retrieval.tie_seed).permutation(database)
     return Benchmark(images, labels, queries, database)
 
 
@@ -65,11 +74,15 @@ def score(bench: Benchmark, ranked: np.ndarray, retrieval: RetrievalConfig, ms_p
     return {**retrieval_scores(rel, retrieval.map_k, retrieval.precision_k), "ms_per_query": round(ms_per_query, 3)}
 
 
-def pixel_baseline(bench: Benchmark, data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir: str) -> dict:
-    """Euclidean ranking on raw pixels, cached as a stage (scores, timing and the top items per query)."""
+def pixel_baseline(
+    bench: Benchmark, data: ImageDataConfig, retrieval: RetrievalConfig, stages_dir: str, contrast: bool = False
+) -> dict:
+    """Euclidean ranking on pixels, raw or contrast-normalised as the codes' encoder sees them
+    (``contrast``), cached as a stage (scores, timing and the top items per query)."""
 
     def build(out: Path) -> dict:
-        flat = bench.images.flatten(1).numpy()
+        images = contrast_normalise(bench.images) if contrast else bench.images
+        flat = images.flatten(1).numpy()
         result = timed(
             lambda: rank_euclidean(flat[bench.queries], flat[bench.database], retrieval.map_k), len(bench.queries)
         )
@@ -78,8 +91,9 @@ def pixel_baseline(bench: Benchmark, data: ImageDataConfig, retrieval: Retrieval
         write_json(out / "scores.json", scores)
         return scores
 
-    params = {"dataset": data.dataset, **retrieval.to_dict()}
-    stage = run_stage(Path(stages_dir), f"retrieval-pixels-{data.dataset}", params, {}, build)
+    params = {"dataset": data.dataset, **retrieval.to_dict(), "database_order": "shuffled", "contrast": contrast}
+    name = f"retrieval-pixels{'-contrast' if contrast else ''}-{data.dataset}"
+    stage = run_stage(Path(stages_dir), name, params, {}, build)
     return {**json.loads((stage.path / "scores.json").read_text()), "shown": str(stage.path / "shown.npy")}
 
 

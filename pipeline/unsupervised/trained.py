@@ -131,6 +131,10 @@ def reconstruction_report(autoencoder: Autoencoder, checkpoint: Path, limit: int
             "codes": code_retrieval(model, CPU, bench, cfg.retrieval, RunFolder.of(checkpoint).path),
             "pixels": pixel_baseline(bench, cfg.data, cfg.retrieval, cfg.run.stages),
         }
+        if getattr(cfg.model, "input_norm", "none") == "contrast":  # the same input the codes' encoder sees
+            report["retrieval"]["pixels_contrast"] = pixel_baseline(
+                bench, cfg.data, cfg.retrieval, cfg.run.stages, contrast=True
+            )
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
 
@@ -155,12 +159,10 @@ def show_reconstruction_report(report: dict[str, Any]) -> None:
     if "retrieval" in report:
         ret = report["retrieval"]
         keys = [k for k in ret["codes"] if k not in ("shown", "bits")]
-        print(
-            table(
-                [
-                    [f"{ret['codes']['bits']}-bit codes (Hamming)", *(ret["codes"][k] for k in keys)],
-                    ["pixels (Euclidean)", *(ret["pixels"][k] for k in keys)],
-                ],
-                ["ranking", *keys],
-            )
-        )
+        rows = [
+            [f"{ret['codes']['bits']}-bit codes (Hamming)", *(ret["codes"][k] for k in keys)],
+            ["pixels (Euclidean)", *(ret["pixels"][k] for k in keys)],
+        ]
+        if "pixels_contrast" in ret:
+            rows.append(["contrast-normalised pixels (Euclidean)", *(ret["pixels_contrast"][k] for k in keys)])
+        print(table(rows, ["ranking", *keys]))

@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving_fixtures import REPO, free_port, make_caption_checkpoint, make_translation_checkpoint
+from tests.serving_fixtures import (
+    REPO,
+    free_port,
+    make_caption_checkpoint,
+    make_gan_checkpoint,
+    make_translation_checkpoint,
+)
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 LIMITS = {
@@ -44,7 +50,8 @@ SLOW_MODEL = ("model.decoder.hidden_size=512", "search.max_len_ratio=10", "searc
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """Started once; 4 logical CPUs so Serve replicas (1.3 CPU) and a Ray Data actor fit together."""
+    """Started once; 6 logical CPUs so the Serve replicas (about 2 CPUs with the slow app and the editor), a Ray
+    Data actor and two Ray Train workers fit together."""
     import ray
 
     from serving.launch import set_proxy_environment
@@ -55,7 +62,7 @@ def ray_cluster():
             break
         try:
             ray.init(
-                num_cpus=4,
+                num_cpus=6,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 namespace="serve",
@@ -80,6 +87,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         "en-fr": make_translation_checkpoint(root / "en_fr.pt", "fr", seed=1),
         "slow": make_translation_checkpoint(root / "slow.pt", "de", seed=2, overrides=SLOW_MODEL),
         "captioner": make_caption_checkpoint(root / "captioner.pt"),
+        "gan": make_gan_checkpoint(root / "gan.pt"),
     }
 
 
@@ -113,6 +121,7 @@ def server(ray_cluster, checkpoints) -> str:
         TEST_DEPLOYMENTS,
     )
     config["applications"][0]["args"]["limits"] = LIMITS
+    config["applications"][0]["args"]["editor"] = {"gan": str(checkpoints["gan"]), "encoder": None}
     config["applications"].append(_slow_app(config["applications"][0], checkpoints["slow"]))
     config["http_options"]["request_timeout_s"] = 30  # the proxy answers 408 before any test client gives up
     check_checkpoints(config)

@@ -1,0 +1,102 @@
+"""``/v1/edit`` (iGAN) over HTTP: an edit meets its strokes, bad input is a 4xx naming the problem, a
+busy editor answers 429 with Retry-After, and the page's panel drives an edit in headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.ray
+
+
+def png(size: int = 16, mode: str = "L") -> bytes:
+    from PIL import Image
+
+    picture = Image.new(mode, (size, size))
+    picture.putdata([(x * 16) % 256 if mode == "L" else ((x * 16) % 256, 0, 0) for x in range(size * size)])
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def edit(client, strokes, steps: int = 60, content: bytes | None = None, **form) -> httpx.Response:
+    files = {"file": ("digit.png", png() if content is None else content, "image/png")}
+    data = {"strokes": strokes if isinstance(strokes, str) else json.dumps(strokes), "steps": str(steps), **form}
+    return client.post("/v1/edit", files=files, data=data)
+
+
+def test_an_edit_meets_its_strokes_and_returns_the_morph(client):
+    response = edit(client, ["8,8,2,black"], steps=80, frames="6")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["colour_error_after"] < 0.8 * body["colour_error_before"], body
+    assert all(body[k].startswith("data:image/png;base64,") for k in ("original", "projection", "edit"))
+    assert len(body["frames"]) == 6 and body["steps"] == 80 and body["method"] == "optimize"
+    assert client.get("/v1/models").json()["editing"]["image_shape"] == [1, 16, 16]
+
+
+@pytest.mark.parametrize(
+    ("strokes", "form", "status", "needle"),
+    [
+        ("not json", {}, 422, "JSON list"),
+        ([], {}, 422, "at least one stroke"),
+        (["1,2"], {}, 422, "x,y,r,colour"),
+        (["1,1,1,white"] * 17, {}, 413, "at most 16"),
+        (["99,99,3,white"], {}, 422, "99"),  # outside the GAN's 16×16 grid: refused by the editor replica
+        (["4,4,2,notacolour"], {}, 422, "colour"),
+        (["8,8,3,white"], {"steps": "0"}, 422, "steps"),
+        (["8,8,3,white"], {"steps": "100000"}, 422, "steps"),
+    ],
+)
+def test_bad_edits_get_4xx_json(client, strokes, form, status, needle):
+    response = edit(client, strokes, **{"steps": 60, **{k: int(v) for k, v in form.items()}})
+    assert response.status_code == status and needle in response.json()["error"], response.text
+
+
+def test_a_non_image_upload_is_refused(client):
+    response = edit(client, ["8,8,3,white"], content=b"GIF89a not really")
+    assert 400 <= response.status_code < 500 and response.json()["error"], response.text
+
+
+def test_a_busy_editor_answers_429_with_retry_after(client, server):
+    def one(_):
+        with httpx.Client(base_url=server, timeout=60, trust_env=False) as http:
+            return edit(http, ["8,8,3,white"], steps=300)
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(one, range(4)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 429} and 200 in statuses and 429 in statuses, statuses
+    assert all(r.headers.get("retry-after") for r in responses if r.status_code == 429)
+
+
+@pytest.mark.browser
+def test_the_page_panel_drives_an_edit(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    image = tmp_path / "digit.png"
+    image.write_bytes(png())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(server + "/")
+        page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
+        page.set_input_files("#edit-image", str(image))
+        page.click("#edit-canvas", position={"x": 64, "y": 64})  # pixel (8, 8) of the 16×16 GAN at 8× scale
+        assert page.text_content("#edit-strokes").startswith("8,8,2,")
+        page.click("#edit")
+        page.wait_for_function("() => document.getElementById('edit-status').textContent.includes('→')")
+        assert "error" not in page.get_attribute("#edit-status", "class")
+        assert page.get_attribute("#edit-result", "src").startswith("data:image/png;base64,")
+        assert page.locator("#edit-frames img").count() == 8
+        browser.close()
