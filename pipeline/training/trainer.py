@@ -323,13 +323,16 @@ def fit_run(cfg: TaskConfig, meta: dict[str, Any], restart: bool = False, **trai
     folder = RunFolder(cfg.run.dir).start(cfg)
     trainer = Trainer(cfg.train, run_dir=folder.path, meta=RunFolder.meta(cfg, **meta), **trainer_args)
     parameters = sum(p.numel() for p in trainer.model.parameters()) / 1e6
-    log(f"model: {parameters:.2f}M parameters on {trainer.runtime.device} ({trainer.runtime.amp_dtype or 'fp32'})")
+    main = trainer.parallel.is_main  # under --workers, rank 0 speaks for the group
+    if main:
+        log(f"model: {parameters:.2f}M parameters on {trainer.runtime.device} ({trainer.runtime.amp_dtype or 'fp32'})")
     started = time.perf_counter()
     state = trainer.fit(resume=not restart)
-    log(
-        f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
-        f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}"
-    )
+    if main:
+        log(
+            f"training finished at step {state.step} after {time.perf_counter() - started:.0f}s; best validation "
+            f"{trainer.score_name} {state.best_score}{' (early stop)' if state.stopped_early else ''}"
+        )
     return folder.path
 
 
