@@ -35,6 +35,7 @@ def test_a_missing_checkpoint_is_left_out_with_a_notice(tmp_path):
     config = with_overrides(
         read_config("conf/serve.yaml"), translators={"en-de": str(present)}, captioner=str(tmp_path / "none.pt")
     )
+    config["applications"][0]["args"]["editor"] = None  # this test is about the captioner alone
     notices: list[str] = []
     check_checkpoints(config, notice=notices.append)
     args = config["applications"][0]["args"]
@@ -50,5 +51,23 @@ def test_no_checkpoint_at_all_is_one_clear_error(tmp_path):
     config = with_overrides(
         read_config("conf/serve.yaml"), translators={"en-de": str(tmp_path / "a.pt")}, captioner=str(tmp_path / "b.pt")
     )
+    config["applications"][0]["args"]["editor"] = {"gan": str(tmp_path / "c.pt"), "encoder": None}
     with pytest.raises(PipelineError, match="make run"):
         check_checkpoints(config, notice=lambda _: None)
+
+
+def test_an_editor_without_its_encoder_is_served_with_a_notice(tmp_path):
+    from serving.launch import check_checkpoints, with_overrides
+
+    gan = tmp_path / "gan.pt"
+    gan.write_bytes(b"x")
+    config = with_overrides(read_config("conf/serve.yaml"), translators={})
+    config["applications"][0]["args"]["captioner"] = None
+    config["applications"][0]["args"]["editor"] = {"gan": str(gan), "encoder": str(tmp_path / "none.pt")}
+    notices: list[str] = []
+    check_checkpoints(config, notice=notices.append)
+    args = config["applications"][0]["args"]
+    assert args["editor"] == {"gan": str(gan.resolve()), "encoder": None}
+    assert len(notices) == 1 and "without its encoder" in notices[0]
+    names = {d["name"] for d in config["applications"][0]["deployments"]}
+    assert "editor" in names and not names & {"translator", "captioner"}
