@@ -8,6 +8,7 @@ overload test can fill it.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -139,3 +140,26 @@ def server(ray_cluster, checkpoints) -> str:
 def client(server):
     with httpx.Client(base_url=server, timeout=60, trust_env=False) as http:
         yield http
+
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    """The web page in headless Chromium (Debian's, driven by Playwright), one per test module."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the browser test needs Playwright: pip install playwright (the system chromium is used)")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium (or set $CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(server + "/")
+        yield page
+        browser.close()

@@ -7,34 +7,11 @@ and ``pip install playwright`` (no ``playwright install``).
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from tests.serving_fixtures import flickr8k_test_images, multi30k_sentences
 
 pytestmark = [pytest.mark.ray, pytest.mark.browser]
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs Playwright: pip install playwright (the system chromium is used)")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium (or set $CHROMIUM)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        page = browser.new_page()
-        page.set_default_timeout(90_000)
-        page.goto(server + "/")
-        yield page
-        browser.close()
 
 
 def test_page_translates_typed_text(page):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -77,26 +75,15 @@ def test_a_busy_editor_answers_429_with_retry_after(client, server):
 
 
 @pytest.mark.browser
-def test_the_page_panel_drives_an_edit(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+def test_the_page_panel_drives_an_edit(page, tmp_path):
     image = tmp_path / "digit.png"
     image.write_bytes(png())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        page = browser.new_page()
-        page.set_default_timeout(90_000)
-        page.goto(server + "/")
-        page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
-        page.set_input_files("#edit-image", str(image))
-        page.click("#edit-canvas", position={"x": 64, "y": 64})  # pixel (8, 8) of the 16×16 GAN at 8× scale
-        assert page.text_content("#edit-strokes").startswith("8,8,2,")
-        page.click("#edit")
-        page.wait_for_function("() => document.getElementById('edit-status').textContent.includes('→')")
-        assert "error" not in page.get_attribute("#edit-status", "class")
-        assert page.get_attribute("#edit-result", "src").startswith("data:image/png;base64,")
-        assert page.locator("#edit-frames img").count() == 8
-        browser.close()
+    page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
+    page.set_input_files("#edit-image", str(image))
+    page.click("#edit-canvas", position={"x": 64, "y": 64})  # pixel (8, 8) of the 16×16 GAN at 8× scale
+    assert page.text_content("#edit-strokes").startswith("8,8,2,")
+    page.click("#edit")
+    page.wait_for_function("() => document.getElementById('edit-status').textContent.includes('→')")
+    assert "error" not in page.get_attribute("#edit-status", "class")
+    assert page.get_attribute("#edit-result", "src").startswith("data:image/png;base64,")
+    assert page.locator("#edit-frames img").count() == 8
