@@ -293,18 +293,18 @@ class EditorModel:
         from pipeline.gan.projection import ProjectionBudget
 
         torch.set_num_threads(threads)
-        self.editor = Editor.from_checkpoint(gan, encoder, projection_budget=ProjectionBudget(steps=150, restarts=2))
+        self.budget = ProjectionBudget(steps=150, restarts=2)  # each request caps its wall time (max_seconds)
+        self.editor = Editor.from_checkpoint(gan, encoder, projection_budget=self.budget)
         self.checkpoints = {"gan": gan, "encoder": encoder}
 
     def edit(self, job: EditJob) -> dict:
+        import dataclasses
         import time
-
-        from pipeline.gan.projection import ProjectionBudget
 
         started = time.perf_counter()
         try:
             image = self._image(job.data)
-            budget = ProjectionBudget(steps=150, restarts=2, max_seconds=job.max_seconds)
+            budget = dataclasses.replace(self.budget, max_seconds=job.max_seconds)
             projection = self.editor.project(image, budget=budget)
             result = self.editor.edit(
                 projection, list(job.strokes), steps=job.steps, max_seconds=job.max_seconds, frames=job.frames

@@ -34,6 +34,7 @@ def tiny_translation_checkpoint(tmp_path_factory, translation_stages) -> Path:
     """A real (tiny, briefly trained) EN→DE checkpoint built through the task's own train()."""
     from pipeline.tasks import load_task_config
     from pipeline.tasks.translation import train
+    from tests.serving_fixtures import TINY_TRAINED_TRANSLATION
 
     root = tmp_path_factory.mktemp("tiny_translation")
     _, cfg = load_task_config(
@@ -42,12 +43,7 @@ def tiny_translation_checkpoint(tmp_path_factory, translation_stages) -> Path:
         [
             f"run.dir={root / 'run'}",
             f"run.stages={translation_stages}",
-            "data.src_vocab_size=400",
-            "data.tgt_vocab_size=400",
-            "model.encoder.embedding_size=16",
-            "model.encoder.hidden_size=16",
-            "model.decoder.embedding_size=16",
-            "model.decoder.hidden_size=32",
+            *TINY_TRAINED_TRANSLATION,
             "train.max_steps=3",
             "train.checkpoint_every=3",
             "train.valid_limit=20",

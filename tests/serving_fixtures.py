@@ -32,6 +32,15 @@ TINY_TRANSLATION = [
     "search.beam_size=2",
     "search.batch_size=4",
 ]
+# The tiny EN→DE model trained on real Multi30k stages (BPE 400/400) by the tests that run `train`.
+TINY_TRAINED_TRANSLATION = [
+    "data.src_vocab_size=400",
+    "data.tgt_vocab_size=400",
+    "model.encoder.embedding_size=16",
+    "model.encoder.hidden_size=16",
+    "model.decoder.embedding_size=16",
+    "model.decoder.hidden_size=32",
+]
 TINY_CAPTION = [
     "model.encoder.widths=[8,16]",
     "model.encoder.blocks=[1,1]",

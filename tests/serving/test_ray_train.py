@@ -16,7 +16,7 @@ import torch
 from pipeline.checkpoint import load_checkpoint
 from pipeline.errors import PipelineError
 from pipeline.tasks import TrainOptions, load_task_config
-from tests.serving_fixtures import REPO
+from tests.serving_fixtures import REPO, TINY_TRAINED_TRANSLATION
 
 pytestmark = pytest.mark.ray
 
@@ -27,12 +27,7 @@ def tiny(run_dir, stages, steps: int) -> list[str]:
     return [
         f"run.dir={run_dir}",
         f"run.stages={stages}",
-        "data.src_vocab_size=400",
-        "data.tgt_vocab_size=400",
-        "model.encoder.embedding_size=16",
-        "model.encoder.hidden_size=16",
-        "model.decoder.embedding_size=16",
-        "model.decoder.hidden_size=32",
+        *TINY_TRAINED_TRANSLATION,
         "model.encoder.dropout=0",
         "model.decoder.dropout=0",
         "train.batch_size=600",
