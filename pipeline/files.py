@@ -52,6 +52,10 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
     """Build a folder in a temp sibling, then rename it into place when the body succeeds.

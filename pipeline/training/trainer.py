@@ -69,6 +69,10 @@ class TrainConfig(LoopConfig):
     max_epochs: int = Field(10, description="upper bound on passes over the training data")
     validate_every: int | None = Field(None, description="validate every N steps (null: after every epoch)")
     early_stopping_patience: int = Field(5, description="stop after this many validations without a better score")
+    keep_last: int = Field(
+        0, description="also keep the weights of the last N validations as checkpoints/step_<step>.pt (0: none)"
+    )
+    keep_best: int = Field(0, description="... and of the N best validations (for `pipeline average --best N`)")
 
 
 class SequenceTrainConfig(TrainConfig):
@@ -290,6 +294,11 @@ class Trainer:
         better = state.best_score is None or (
             score > state.best_score if self.higher_is_better else score < state.best_score
         )
+        if self.parallel.is_main and (cfg.keep_last or cfg.keep_best):
+            self.folder.keep_snapshot(
+                Checkpoint({**self.meta, "scores": scores, "step": state.step}, self.model.state_dict()),
+                state.step, self.score_name, self.higher_is_better, cfg.keep_last, cfg.keep_best,
+            )  # fmt: skip
         if better:
             state.best_score, state.bad_validations = score, 0
             if self.parallel.is_main:
