@@ -61,8 +61,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         report=args.report,
         limit=args.limit,
         quantize=args.quantize,
+        ensemble=tuple(args.ensemble or ()),
     )
-    get_task(checkpoint_task(path)).evaluate(path, options)
+    task = checkpoint_task(path)
+    if options.ensemble and task != "translation":
+        raise PipelineError(f"--ensemble: ensembles are evaluated for translation checkpoints, not {task}")
+    get_task(task).evaluate(path, options)
     return 0
 
 
@@ -103,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "int8", "auto"],
         default="none",
         help="translation/captioning: int8 = dynamic int8 Linear/LSTM layers on the CPU (as serving)",
+    )
+    p.add_argument(
+        "--ensemble",
+        nargs="+",
+        metavar="PT",
+        help="translation: decode with these checkpoints too, as one ensemble (same data stages)",
     )
     p.set_defaults(func=_evaluate)
 

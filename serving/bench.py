@@ -58,6 +58,11 @@ def caption_request(images: list[bytes]):
     return lambda: {"url": "/v1/caption", "files": {"file": ("image.jpg", next(cycle), "image/jpeg")}}
 
 
+def search_request(images: list[bytes], k: int = 10):
+    cycle = itertools.cycle(images)
+    return lambda: {"url": "/v1/search", "files": {"file": ("image.jpg", next(cycle), "image/jpeg")}, "data": {"k": k}}
+
+
 async def _client(http, make_request, budget: dict, latencies: list, statuses: list, no_retry: list) -> None:
     import httpx
 

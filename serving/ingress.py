@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from ray import serve
 from ray.serve.exceptions import BackPressureError
@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.inference.source import SourceEncoder, warm_up_text
 from serving.body_limit import BodyLimit
-from serving.models import EditJob, ImageJob, SentenceJob
+from serving.models import EditJob, ImageJob, SearchJob, SentenceJob
 from serving.settings import Limits
 from serving.validation import ApiError, check_beam, check_image, check_texts, parse_strokes, split_sentences
 
@@ -58,7 +58,11 @@ def _error(status: int, message: str, headers: dict | None = None, detail=None) 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-MEDIA_TYPES = {"/v1/translate": "application/json", "/v1/caption": "multipart/form-data"}
+MEDIA_TYPES = {
+    "/v1/translate": "application/json",
+    "/v1/caption": "multipart/form-data",
+    "/v1/search": "multipart/form-data",
+}
 
 
 @app.middleware("http")
@@ -120,15 +124,18 @@ class Ingress:
         limits: dict | None = None,
         stats=None,
         editor=None,
+        search=None,
     ):
         self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
-        self.editor = editor
+        self.editor, self.search_model = editor, search
+        self.search_info: dict | None = None
         self.limits = Limits.model_validate(limits or {})
         ROUTE_CAPS.update(
             {
                 "/v1/translate": self.limits.max_json_bytes,
                 "/v1/caption": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
                 "/v1/edit": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
+                "/v1/search": self.limits.max_upload_bytes + self.limits.multipart_overhead_bytes,
             }
         )
         self.model_ids: dict[str, str] = {}
@@ -293,16 +300,55 @@ class Ingress:
         job = EditJob(data, specs, steps, self.limits.max_edit_seconds, frames)
         return await self._call(self.editor.edit, job)
 
+    async def _search(self) -> dict:
+        """The search deployment's info (index, bits, database size, minimum side), asked once."""
+        if self.search_model is None:
+            raise ApiError(400, "this server has no image search index (its file did not exist when it started)")
+        if self.search_info is None:
+            self.search_info = await self._call(self.search_model.info)
+        return self.search_info
+
+    @app.post("/v1/search", summary="Image search: the k nearest indexed images by Hamming distance of binary codes")
+    async def search(
+        self,
+        file: Annotated[UploadFile, File(description="the query image (any size; resized to the model's)")],
+        k: Annotated[int, Form(description="how many results")] = 10,
+    ) -> dict:
+        info = await self._search()
+        if not 1 <= k <= self.limits.max_search_k:
+            raise ApiError(422, f"k must be between 1 and {self.limits.max_search_k}, got {k}")
+        data = await file.read(self.limits.max_upload_bytes + 1)
+        check_image(data, self.limits, info["min_side"], "image search")  # header only, as for /v1/caption
+        result = await self._call(self.search_model.search, SearchJob(data, k))
+        for hit in result["results"]:
+            hit["thumbnail"] = f"/v1/thumbnails/{hit['split']}/{hit['position']}.png"
+        return {
+            "model": f"search:{info['id']}",
+            "dataset": info["dataset"],
+            "bits": info["bits"],
+            "database": info["database"],
+            "results": result["results"],
+            "seconds": result["seconds"],
+        }
+
+    @app.get("/v1/thumbnails/{split}/{position}.png", summary="An indexed image (PNG, enlarged 2×)")
+    async def thumbnail(self, split: str, position: int) -> Response:
+        await self._search()
+        png = await self._call(self.search_model.thumbnail, split, position)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
     @app.get("/v1/models", summary="Loaded models: language pairs, checkpoint ids, training scores")
     async def models(self) -> dict:
         translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
         captioner = await self._call(self.captioner.info) if self.captioner else None
         editor = await self._call(self.editor.info) if self.editor else None
+        search = await self._call(self.search_model.info) if self.search_model else None
         return {
             "translation": translation["pairs"],
             "translator_pid": translation.get("pid"),
             "captioning": captioner,
             "editing": editor,
+            "search": search,
         }
 
     @app.get("/v1/stats", summary="Per model replica: batch-size histogram, queue wait, decode time, memory")

@@ -57,6 +57,7 @@ TRAIN_HINT = {
     "en-fr": "pipeline train conf/translate_en_fr.yaml --preset quick",
     "captioner": "pipeline train conf/caption_flickr8k.yaml --preset quick",
     "editor": "pipeline train conf/gan_mnist_dcgan.yaml",
+    "search": "pipeline train conf/codes_cifar10.yaml, then pipeline build-index --checkpoint <its best.pt>",
 }
 
 
@@ -69,6 +70,8 @@ def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> No
         models = {**args.translators, **({"captioner": args.captioner} if args.captioner else {})}
         if args.editor is not None:
             models["editor"] = args.editor.gan
+        if args.search is not None:
+            models["search"] = args.search.index
         missing = {name: path for name, path in models.items() if not Path(path).is_file()}
         for name, path in missing.items():
             hint = TRAIN_HINT.get(name, "train it first")
@@ -82,6 +85,7 @@ def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> No
         absent = {"translator"} if not app["args"]["translators"] else set()
         absent |= {"captioner"} if app["args"]["captioner"] is None else set()
         absent |= {"editor"} if app["args"].get("editor") is None else set()
+        absent |= {"search"} if app["args"].get("search") is None else set()
         if "deployments" in app:  # Serve refuses settings for a deployment the app does not build
             app["deployments"] = [d for d in app["deployments"] if d.get("name") not in absent]
 
@@ -93,7 +97,14 @@ def _present(args: AppArgs, missing: dict, notice: Callable[[str], None]) -> dic
         "translators": {p: str(Path(c).resolve()) for p, c in args.translators.items() if p not in missing},
         "captioner": str(Path(args.captioner).resolve()) if args.captioner and "captioner" not in missing else None,
         "editor": None,
+        "search": None,
     }
+    if args.search is not None and "search" not in missing:
+        checkpoint = args.search.checkpoint
+        out["search"] = {
+            "index": str(Path(args.search.index).resolve()),
+            "checkpoint": checkpoint and str(Path(checkpoint).resolve()),
+        }
     if args.editor is not None and "editor" not in missing:
         encoder = args.editor.encoder
         if encoder and not Path(encoder).is_file():

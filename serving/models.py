@@ -39,6 +39,12 @@ class ImageJob:
     timeout_s: float = 30.0
 
 
+@dataclass(frozen=True)
+class SearchJob:
+    data: bytes  # the encoded upload (its header already checked by the ingress)
+    k: int
+
+
 class ItemError(PipelineError):
     """This item's input is bad (the other items of its batch are unaffected)."""
 
@@ -349,6 +355,58 @@ class EditorModel:
             **self.checkpoints,
             "image_shape": [channels, height, width],
             "method": self.editor.default_method,
+            "pid": os.getpid(),
+        }
+
+
+@serve.deployment(name="search", max_ongoing_requests=8, max_queued_requests=64, ray_actor_options={"num_cpus": 0.1})
+class SearchModel:
+    """Image search (:class:`pipeline.unsupervised.image_search.ImageSearch`): encode the upload to a binary
+    code, rank the index by Hamming distance; and the database images themselves, as thumbnails. A query
+    costs milliseconds, so requests are answered one by one, without a batch queue."""
+
+    def __init__(self, index: str, checkpoint: str | None = None, threads: int = 1):
+        import torch
+
+        from pipeline.unsupervised.image_search import ImageSearch
+
+        torch.set_num_threads(threads)
+        self.engine = ImageSearch.from_index(index, checkpoint)
+        for split in self.engine.meta["splits"]:  # read the datasets now, not on the first thumbnail
+            self.engine.image(split, 0)
+        self.paths = {"index": index, "checkpoint": checkpoint or self.engine.meta["checkpoint"]}
+
+    def search(self, job: SearchJob) -> dict:
+        import time
+
+        from pipeline.unsupervised.image_search import decode_image
+
+        started = time.perf_counter()
+        try:
+            image = decode_image(job.data, self.engine.shape)
+        except PipelineError as err:
+            return {"error": str(err), "status": 422}
+        hits = self.engine.search(image, job.k)
+        return {"results": [asdict(h) for h in hits], "seconds": round(time.perf_counter() - started, 4)}
+
+    def thumbnail(self, split: str, position: int) -> bytes | dict:
+        try:
+            return self.engine.thumbnail_png(split, position)
+        except KeyError as err:
+            return {"error": str(err.args[0]), "status": 404}
+
+    def info(self) -> dict:
+        engine = self.engine
+        return {
+            "kind": "search",
+            **self.paths,
+            "id": checkpoint_id(self.paths["index"], {}),
+            "dataset": engine.dataset,
+            "bits": engine.bits,
+            "database": engine.size,
+            "splits": list(engine.meta["splits"]),
+            "image_shape": list(engine.shape),
+            "min_side": max(1, min(engine.shape[1:]) // 4),
             "pid": os.getpid(),
         }
 

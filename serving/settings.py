@@ -27,6 +27,7 @@ class Limits(BaseModel):
     max_edit_steps: int = Field(300, gt=0)  # /v1/edit: optimisation steps of one edit, at most (422 above)
     max_edit_seconds: float = Field(10.0, gt=0)  # /v1/edit: wall time of one projection and of one edit, at most
     max_edit_strokes: int = Field(16, gt=0)  # /v1/edit: colour strokes per request (413 above)
+    max_search_k: int = Field(100, gt=0)  # /v1/search: results per query, at most (422 above)
 
 
 class EditorArgs(BaseModel):
@@ -36,6 +37,15 @@ class EditorArgs(BaseModel):
 
     gan: str  # a ``gan`` checkpoint with a DCGAN
     encoder: str | None = None  # an ``igan_encoder`` checkpoint (hybrid projection); None: optimisation alone
+
+
+class SearchArgs(BaseModel):
+    """Image search behind ``/v1/search``: an index written by ``pipeline build-index``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: str  # build-index's .npz (binary codes of a dataset)
+    checkpoint: str | None = None  # the code autoencoder; None: the one the index names
 
 
 class AppArgs(BaseModel):
@@ -50,6 +60,7 @@ class AppArgs(BaseModel):
     translators: dict[str, str] = Field(default_factory=dict)
     captioner: str | None = None  # captioning checkpoint (None: no /v1/caption model)
     editor: EditorArgs | None = None  # iGAN editing (None: no /v1/edit model)
+    search: SearchArgs | None = None  # image search over binary codes (None: no /v1/search)
     device: str = "auto"  # auto: the GPU when the replica was given one, else CPU
     threads: int = Field(1, gt=0)  # torch intra-op threads per model replica
     quantize: Literal["none", "int8", "auto"] = "none"  # int8: dynamic int8 Linear/LSTM (CPU); auto: int8 on CPU

@@ -59,7 +59,7 @@ def check_beam(beam_size: int | None, limits: Limits) -> None:
         raise ApiError(422, f"beam_size must be between 1 and {limits.max_beam_size}, got {beam_size}")
 
 
-def check_image(data: bytes, limits: Limits, min_side: int = 1) -> tuple[int, int]:
+def check_image(data: bytes, limits: Limits, min_side: int = 1, purpose: str = "captioning") -> tuple[int, int]:
     """Refuse oversized, non-image, bomb and tiny uploads from the header alone; returns (width, height).
 
     Only the header is read: the pixel count is checked *before* decoding, so a 20000×20000 PNG of a
@@ -85,7 +85,7 @@ def check_image(data: bytes, limits: Limits, min_side: int = 1) -> tuple[int, in
     if width * height > limits.max_image_pixels:
         raise ApiError(413, f"image is {width}x{height} pixels; at most {limits.max_image_pixels} pixels are accepted")
     if min(width, height) < min_side:
-        raise ApiError(422, f"image is {width}x{height} pixels; captioning needs at least {min_side}x{min_side}")
+        raise ApiError(422, f"image is {width}x{height} pixels; {purpose} needs at least {min_side}x{min_side}")
     return width, height
 
 

@@ -13,6 +13,10 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 os.environ.setdefault("PIPELINE_DATASETS", str(SHARED_DATASETS))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# The test cluster has two Ray nodes on 127.0.0.1. ray.init(address="127.0.0.1:port") rewrites a loopback
+# address to the machine's own IP, where nothing of this loopback-only cluster listens; with this variable
+# (read once, when Ray is first imported) Ray's own address detection answers 127.0.0.1.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 torch.set_num_threads(int(os.environ.get("PIPELINE_THREADS", "0")) or min(2, os.cpu_count() or 1))
 
 

@@ -131,3 +131,32 @@ def make_gan_checkpoint(path: Path, seed: int = 0) -> Path:
     meta = {"task": "gan", "config": GanConfig().to_dict(), "step": 0, "model": model}
     save_checkpoint(path, Checkpoint(meta, state))
     return path
+
+
+def make_search_index(root: Path) -> Path:
+    """A tiny 32-bit code autoencoder trained on a synthetic class-coloured CIFAR-10 (100 train, 40 test
+    images) through the CLI, and its ``build-index`` index of both splits."""
+    from pipeline.cli import main
+    from tests.synthetic import cifar_pickles
+
+    data = cifar_pickles(root / "cifar10")
+    run = root / "codes"
+    overrides = [
+        f"run.dir={run}",
+        f"run.stages={root / 'stages'}",
+        f"data.root={data}",
+        "data.valid_size=20",
+        "train.batch_size=20",
+        "model.code_size=32",
+        "model.hidden=[32]",
+        "model.noise_std=0",  # 2 epochs with the default code noise leave 4 distinct codes of 140; this, 11
+        "train.max_epochs=2",
+        "train.device=cpu",
+        "retrieval.queries=10",
+        "retrieval.map_k=20",
+        "retrieval.precision_k=[5]",
+    ]
+    assert main(["train", str(REPO / "conf" / "codes_cifar10.yaml"), *overrides]) == 0
+    index = root / "index.npz"
+    assert main(["build-index", "--checkpoint", str(run / "checkpoints" / "best.pt"), "--out", str(index)]) == 0
+    return index

@@ -61,3 +61,38 @@ def test_two_member_beam_search_gives_ranked_ended_hypotheses():
 def test_members_must_share_the_target_vocabulary():
     with pytest.raises(ValueError, match="vocabulary"):
         Ensemble([tiny_model(tgt_vocab=25), tiny_model(tgt_vocab=26)])
+
+
+def test_the_translator_decodes_an_ensemble_of_checkpoints(tiny_translation_checkpoint, tmp_path, capsys):
+    """Two copies of one checkpoint: the mean of equal log-probabilities is each one's, so the ensemble
+    translates exactly as the single model; the evaluate verb records the members in its report."""
+    import json
+
+    from pipeline.cli import main
+    from pipeline.inference.translator import Translator
+
+    ckpt = tiny_translation_checkpoint
+    single = Translator.from_checkpoint(ckpt)
+    pair = Translator.from_checkpoints([ckpt, ckpt])
+    assert isinstance(pair.model, Ensemble) and len(pair.model.models) == 2
+    texts = ["A man rides a bike.", "Two dogs play in the snow."]
+    for beam in (1, 3):
+        assert [t.text for t in pair.translate(texts, beam_size=beam)] == [
+            t.text for t in single.translate(texts, beam_size=beam)
+        ]
+    report = tmp_path / "report.json"
+    args = ["evaluate", "--checkpoint", str(ckpt), "--ensemble", str(ckpt), "--splits", "test_2016_flickr"]
+    assert main([*args, "--limit", "4", "--beam-size", "2", "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["ensemble"] == [str(ckpt), str(ckpt)]
+
+
+def test_an_ensemble_needs_one_set_of_subword_models(tiny_translation_checkpoint, tmp_path):
+    from pipeline.checkpoint import load_checkpoint, save_checkpoint
+    from pipeline.errors import PipelineError
+    from pipeline.inference.translator import Translator
+
+    other = load_checkpoint(tiny_translation_checkpoint)
+    other.meta["src_subwords"] = other.meta["src_subwords"].replace('"', "'", 0) + " "  # a different model
+    save_checkpoint(tmp_path / "other.pt", other)
+    with pytest.raises(PipelineError, match="other subword models"):
+        Translator.from_checkpoints([tiny_translation_checkpoint, tmp_path / "other.pt"])

@@ -4,7 +4,6 @@ figures, through the CLI, with a synthetic CIFAR-10 in the python-pickle layout.
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -12,34 +11,14 @@ import pytest
 from PIL import Image
 
 from pipeline.cli import main
+from tests.synthetic import cifar_pickles
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-def _cifar_pickles(root: Path, n_train: int = 100, n_test: int = 40) -> Path:
-    """Images whose colour is set by their class, so codes can find same-class neighbours."""
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-
-    def batch(n: int) -> dict:
-        labels = np.arange(n) % 10
-        base = (labels[:, None] * 25).astype(np.float64)  # (n, 1)
-        pixels = np.clip(base + rng.normal(0, 10, (n, 3072)), 0, 255).astype(np.uint8)
-        return {b"data": pixels, b"labels": labels.tolist()}
-
-    per = n_train // 5
-    for i in range(1, 6):
-        with open(folder / f"data_batch_{i}", "wb") as handle:
-            pickle.dump(batch(per), handle)
-    with open(folder / "test_batch", "wb") as handle:
-        pickle.dump(batch(n_test), handle)
-    return root
-
-
 @pytest.fixture
 def cifar_root(tmp_path) -> Path:
-    return _cifar_pickles(tmp_path / "cifar10")
+    return cifar_pickles(tmp_path / "cifar10")
 
 
 @pytest.mark.slow

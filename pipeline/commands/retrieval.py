@@ -79,31 +79,6 @@ def build_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_query(path: str, shape: tuple[int, ...]) -> np.ndarray:
-    """An image file → float (C, H, W) in [0, 1], converted and resized to the model's input shape."""
-    from PIL import Image, UnidentifiedImageError
-
-    channels, height, width = shape
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB" if channels == 3 else "L").resize((width, height), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise PipelineError(f"query image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise PipelineError(f"cannot read {path} as an image ({err})") from None
-    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
-
-
-def load_index(path: str) -> dict:
-    if not Path(path).is_file():
-        raise PipelineError(f"index not found: {path} (make one with `pipeline build-index`)")
-    with np.load(path) as data:
-        index = {k: data[k] for k in data.files}
-    index["meta"] = json.loads(str(index["meta"]))
-    return index
-
-
 def retrieve(args: argparse.Namespace) -> int:
     import torch
 
@@ -115,11 +90,13 @@ def retrieve(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be at least 1, got {args.top_k}")
+    from pipeline.unsupervised.image_search import decode_image, load_index
+
     index = load_index(args.index)
     autoencoder = Autoencoder.from_checkpoint(index["meta"]["checkpoint"])
     model, cfg = autoencoder.model, autoencoder.config
     shape = image_shape(cfg.data.dataset)
-    queries = np.stack([read_query(p, shape) for p in args.images])  # (Q, C, H, W)
+    queries = np.stack([decode_image(p, shape) for p in args.images])  # (Q, C, H, W)
     with torch.no_grad():
         bits = to_bits(model.encode_pre(torch.from_numpy(queries))).numpy()
     distances = hamming_distances(pack_bits(bits), index["codes"])

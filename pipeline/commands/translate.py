@@ -15,6 +15,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="translation checkpoint (default: the --config run's best.pt)")
     p.add_argument("--config", help="config whose run's best checkpoint to use")
     p.add_argument("--preset", help="preset of --config")
+    p.add_argument("--ensemble", nargs="+", metavar="PT", help="decode with these checkpoints too, as one ensemble")
     p.add_argument("--input", help="file with one sentence a line (default: stdin)")
     p.add_argument("--output", help="write translations here (default: stdout)")
     p.add_argument("--beam-size", type=int, help="beam size (default: the checkpoint's search.beam_size; 1 = greedy)")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam_size is not None and args.beam_size < 1:
         raise PipelineError("--beam-size must be at least 1")
-    translator = Translator.from_checkpoint(resolve_checkpoint(args))
+    translator = Translator.from_checkpoints([resolve_checkpoint(args), *(args.ensemble or ())])
     lines = _read_lines(args.input)
     want_attention = args.print_attention or bool(args.attention_png)
     beam = max(args.beam_size or translator.search.beam_size, args.n_best)

@@ -17,8 +17,10 @@ from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import detokenize
 from pipeline.data.translation_stages import TranslationDataConfig
 from pipeline.device import Runtime, resolve_runtime
+from pipeline.errors import PipelineError
 from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.inference.source import SourceEncoder
+from pipeline.models.ensemble import Ensemble
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
@@ -98,23 +100,44 @@ class Translator:
         cls, path: str | Path, device: str = "auto", threads: int | None = None, quantize: QuantizeName = "none"
     ) -> Translator:
         """``quantize: int8`` swaps Linear/LSTM layers for dynamic int8 ones (CPU only)."""
-        ckpt = load_checkpoint(path, TranslationConfig)
-        cfg: TranslationConfig = ckpt.config
-        src_sw = SubwordModel.from_json(ckpt.meta["src_subwords"])
-        tgt_sw = SubwordModel.from_json(ckpt.meta["tgt_subwords"])
-        model = build_translation_model(cfg.model, len(src_sw), len(tgt_sw))
-        model.load_state_dict(ckpt.model)
+        return cls.from_checkpoints([path], device, threads, quantize)
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        paths: Sequence[str | Path],
+        device: str = "auto",
+        threads: int | None = None,
+        quantize: QuantizeName = "none",
+    ) -> Translator:
+        """One checkpoint, or an ensemble of several (:class:`~pipeline.models.ensemble.Ensemble`: the mean of
+        the members' log-probabilities at every step). Members must share the language pair and both subword
+        models, i.e. come from runs on the same data stages; search settings and limits are the first's."""
+        if not paths:
+            raise PipelineError("no translation checkpoint given")
         runtime = resolve_runtime(device, "fp32", threads)
-        model = quantize_model(model.eval(), quantize, runtime.device)
+        first = load_checkpoint(paths[0], TranslationConfig)
+        cfg: TranslationConfig = first.config
+        src_sw = SubwordModel.from_json(first.meta["src_subwords"])
+        tgt_sw = SubwordModel.from_json(first.meta["tgt_subwords"])
+        models = []
+        for path in paths:
+            ckpt = first if path is paths[0] else load_checkpoint(path, TranslationConfig)
+            if any(ckpt.meta[k] != first.meta[k] for k in ("src_subwords", "tgt_subwords")):
+                raise PipelineError(f"{path} uses other subword models than {paths[0]}: an ensemble needs one set")
+            model = build_translation_model(ckpt.config.model, len(src_sw), len(tgt_sw))
+            model.load_state_dict(ckpt.model)
+            models.append(quantize_model(model.eval(), quantize, runtime.device))
+        meta = first.meta if len(paths) == 1 else {**first.meta, "ensemble": [str(p) for p in paths]}
         return cls(
-            model,
+            models[0] if len(models) == 1 else Ensemble(models),
             src_sw,
             tgt_sw,
             cfg.data.src_lang,
             cfg.data.tgt_lang,
             cfg.search,
             runtime,
-            ckpt.meta,
+            meta,
             cfg.data.max_train_len,
             effective_mode(quantize, runtime.device),
             cfg,

@@ -49,6 +49,7 @@ class EvalOptions:
     report: str | None = None  # report path (None: the task's report name in the run folder)
     limit: int | None = None  # score only the first N examples (or a seeded N, per task)
     quantize: Literal["none", "int8", "auto"] = "none"  # translation/captioning: dynamic int8 layers on the CPU
+    ensemble: Sequence[str] = ()  # translation: more checkpoints decoded together with the evaluated one
 
     @classmethod
     def of(cls, options: Any) -> EvalOptions:

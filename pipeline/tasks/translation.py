@@ -83,7 +83,7 @@ def score_split(
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     options = EvalOptions.of(options)
-    translator = Translator.from_checkpoint(checkpoint, quantize=options.quantize)
+    translator = Translator.from_checkpoints([checkpoint, *options.ensemble], quantize=options.quantize)
     cfg: TranslationConfig = translator.config
     splits = options.splits or ["val", *TEST_SPLITS]
     beams = options.beam_size or [1, cfg.search.beam_size]
@@ -95,6 +95,7 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
         "valid_scores": translator.meta.get("scores"),
         "engine": options.engine,
         "quantize": translator.quantized,
+        "ensemble": [str(checkpoint), *options.ensemble] if options.ensemble else None,
         "splits": {},
     }
     grid = score_grid(

@@ -21,7 +21,13 @@ def register(subparsers) -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrency levels")
     p.add_argument("--requests", type=int, default=600, help="requests per run at most")
     p.add_argument("--max-seconds", type=float, default=60, help="seconds per run at most")
-    p.add_argument("--endpoints", nargs="+", default=["translate", "caption"], choices=["translate", "caption"])
+    p.add_argument(
+        "--endpoints",
+        nargs="+",
+        default=["translate", "caption", "search"],
+        choices=["translate", "caption", "search"],
+        help="search has no batching: it runs in the batching-on pass only",
+    )
     p.add_argument(
         "--beam",
         type=int,
@@ -115,12 +121,17 @@ def apply_sets(config: dict, sets: list[str]) -> dict:
 def _run_series(args, url: str, batching: str, log) -> list:
     import asyncio
 
-    from serving.bench import caption_request, run_load, translate_request
+    from serving.bench import caption_request, run_load, search_request, translate_request
 
     results = []
     for endpoint, beam in _series(args):
-        make = translate_request(_texts(), beam) if endpoint == "translate" else caption_request(_images())
-        deployment = "translator" if endpoint == "translate" else "captioner"
+        if endpoint == "search" and batching == "off":
+            continue  # answered one by one either way
+        if endpoint == "translate":
+            make = translate_request(_texts(), beam)
+        else:
+            make = (caption_request if endpoint == "caption" else search_request)(_images())
+        deployment = {"translate": "translator", "caption": "captioner"}.get(endpoint)
         asyncio.run(run_load(url, endpoint, make, 4, 16, 60, "warm-up"))
         for clients in args.clients:
             result = asyncio.run(

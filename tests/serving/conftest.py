@@ -20,6 +20,7 @@ from tests.serving_fixtures import (
     free_port,
     make_caption_checkpoint,
     make_gan_checkpoint,
+    make_search_index,
     make_translation_checkpoint,
 )
 
@@ -49,35 +50,43 @@ SLOW_TIMEOUT_S = 0.5
 SLOW_MODEL = ("model.decoder.hidden_size=512", "search.max_len_ratio=10", "search.max_len_offset=100")
 
 
+NODE_CPUS = 4  # logical CPUs per node: the Serve replicas (about 2.5 CPUs with the slow app and the editor),
+# a Ray Data actor and one Ray Train worker per node fit together
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """Started once; 6 logical CPUs so the Serve replicas (about 2 CPUs with the slow app and the editor), a Ray
-    Data actor and two Ray Train workers fit together."""
+    """Started once: two Ray nodes on 127.0.0.1 (``ray.cluster_utils.Cluster``: a head and one more raylet,
+    as a two-machine cluster looks to Serve, Data and Train), each with ``NODE_CPUS`` logical CPUs."""
     import ray
+    from ray.cluster_utils import Cluster
 
     from serving.launch import set_proxy_environment
 
     set_proxy_environment({"applications": [{"args": {"limits": LIMITS}}]})  # the proxy's body cap, before Ray starts
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == "0", "set in tests/conftest.py before Ray loads"
+    node = {"num_cpus": NODE_CPUS, "node_ip_address": "127.0.0.1", "object_store_memory": 300 * 1024**2}
+    cluster = None
     for attempt in range(3):  # Ray waits a fixed 30 s for its raylet; a loaded 2-core box can miss that
-        if ray.is_initialized():
-            break
         try:
-            ray.init(
-                num_cpus=6,
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                namespace="serve",
-                log_to_driver=False,
-            )
+            cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+            cluster.add_node(**node)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, namespace="serve", log_to_driver=False)
+            break
         except Exception:  # noqa: BLE001 - "node timed out during startup": clean up and try again
             ray.shutdown()
+            if cluster is not None:
+                cluster.shutdown()
             if attempt == 2:
                 raise
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
     yield ray
     from ray import serve
 
     serve.shutdown()
     ray.shutdown()
+    cluster.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +98,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         "slow": make_translation_checkpoint(root / "slow.pt", "de", seed=2, overrides=SLOW_MODEL),
         "captioner": make_caption_checkpoint(root / "captioner.pt"),
         "gan": make_gan_checkpoint(root / "gan.pt"),
+        "search": make_search_index(root / "search"),
     }
 
 
@@ -123,6 +133,7 @@ def server(ray_cluster, checkpoints) -> str:
     )
     config["applications"][0]["args"]["limits"] = LIMITS
     config["applications"][0]["args"]["editor"] = {"gan": str(checkpoints["gan"]), "encoder": None}
+    config["applications"][0]["args"]["search"] = {"index": str(checkpoints["search"])}
     config["applications"].append(_slow_app(config["applications"][0], checkpoints["slow"]))
     config["http_options"]["request_timeout_s"] = 30  # the proxy answers 408 before any test client gives up
     check_checkpoints(config)
