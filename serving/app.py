@@ -10,7 +10,7 @@ from __future__ import annotations
 from ray.serve import Application
 
 from serving.ingress import Ingress
-from serving.models import CaptionerModel, EditorModel, SearchModel, TranslatorModel
+from serving.models import CaptionerModel, EditorModel, TranslatorModel
 from serving.settings import AppArgs
 from serving.stats import StatsBoard
 
@@ -42,8 +42,8 @@ def build_app(args: dict | AppArgs) -> Application:
     editor = None
     if args.editor is not None:
         editor = EditorModel.bind(args.editor.gan, args.editor.encoder, args.threads)
-    search = None
+    search = None  # built inside the ingress replica
     if args.search is not None:
-        search = SearchModel.bind(args.search.index, args.search.checkpoint, args.threads)
+        search = {"index": args.search.index, "checkpoint": args.search.checkpoint, "threads": args.threads}
     limits = args.limits.model_dump()
     return Ingress.bind(translator, sorted(args.translators), captioner, limits, stats, editor, search)

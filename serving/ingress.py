@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.inference.source import SourceEncoder, warm_up_text
 from serving.body_limit import BodyLimit
-from serving.models import EditJob, ImageJob, SearchJob, SentenceJob
+from serving.models import EditJob, ImageJob, ImageSearcher, SearchJob, SentenceJob
 from serving.settings import Limits
 from serving.validation import ApiError, check_beam, check_image, check_texts, parse_strokes, split_sentences
 
@@ -127,7 +127,8 @@ class Ingress:
         search=None,
     ):
         self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
-        self.editor, self.search_model = editor, search
+        self.editor = editor
+        self.search_model = ImageSearcher(**search) if search else None  # answered here: no Serve hop
         self.search_info: dict | None = None
         self.limits = Limits.model_validate(limits or {})
         ROUTE_CAPS.update(
@@ -305,8 +306,15 @@ class Ingress:
         if self.search_model is None:
             raise ApiError(400, "this server has no image search index (its file did not exist when it started)")
         if self.search_info is None:
-            self.search_info = await self._call(self.search_model.info)
+            self.search_info = await self._search_call("info")
         return self.search_info
+
+    async def _search_call(self, method: str, *args):
+        """A call to the searcher, in a worker thread of this process (torch and numpy release the GIL)."""
+        result = await asyncio.to_thread(getattr(self.search_model, method), *args)
+        if isinstance(result, dict) and "error" in result:
+            raise ApiError(result["status"], result["error"])
+        return result
 
     @app.post("/v1/search", summary="Image search: the k nearest indexed images by Hamming distance of binary codes")
     async def search(
@@ -319,7 +327,7 @@ class Ingress:
             raise ApiError(422, f"k must be between 1 and {self.limits.max_search_k}, got {k}")
         data = await file.read(self.limits.max_upload_bytes + 1)
         check_image(data, self.limits, info["min_side"], "image search")  # header only, as for /v1/caption
-        result = await self._call(self.search_model.search, SearchJob(data, k))
+        result = await self._search_call("search", SearchJob(data, k))
         for hit in result["results"]:
             hit["thumbnail"] = f"/v1/thumbnails/{hit['split']}/{hit['position']}.png"
         return {
@@ -334,7 +342,7 @@ class Ingress:
     @app.get("/v1/thumbnails/{split}/{position}.png", summary="An indexed image (PNG, enlarged 2×)")
     async def thumbnail(self, split: str, position: int) -> Response:
         await self._search()
-        png = await self._call(self.search_model.thumbnail, split, position)
+        png = await self._search_call("thumbnail", split, position)
         return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/v1/models", summary="Loaded models: language pairs, checkpoint ids, training scores")
@@ -342,7 +350,7 @@ class Ingress:
         translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
         captioner = await self._call(self.captioner.info) if self.captioner else None
         editor = await self._call(self.editor.info) if self.editor else None
-        search = await self._call(self.search_model.info) if self.search_model else None
+        search = await self._search_call("info") if self.search_model else None
         return {
             "translation": translation["pairs"],
             "translator_pid": translation.get("pid"),

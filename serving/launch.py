@@ -85,7 +85,6 @@ def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> No
         absent = {"translator"} if not app["args"]["translators"] else set()
         absent |= {"captioner"} if app["args"]["captioner"] is None else set()
         absent |= {"editor"} if app["args"].get("editor") is None else set()
-        absent |= {"search"} if app["args"].get("search") is None else set()
         if "deployments" in app:  # Serve refuses settings for a deployment the app does not build
             app["deployments"] = [d for d in app["deployments"] if d.get("name") not in absent]
 

@@ -359,11 +359,11 @@ class EditorModel:
         }
 
 
-@serve.deployment(name="search", max_ongoing_requests=8, max_queued_requests=64, ray_actor_options={"num_cpus": 0.1})
-class SearchModel:
+class ImageSearcher:
     """Image search (:class:`pipeline.unsupervised.image_search.ImageSearch`): encode the upload to a binary
     code, rank the index by Hamming distance; and the database images themselves, as thumbnails. A query
-    costs milliseconds, so requests are answered one by one, without a batch queue."""
+    costs milliseconds, so the ingress replica answers it itself (in a worker thread), without a batch queue
+    or a Serve hop of its own."""
 
     def __init__(self, index: str, checkpoint: str | None = None, threads: int = 1):
         import torch
