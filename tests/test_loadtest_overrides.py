@@ -36,6 +36,7 @@ def test_a_missing_checkpoint_is_left_out_with_a_notice(tmp_path):
         read_config("conf/serve.yaml"), translators={"en-de": str(present)}, captioner=str(tmp_path / "none.pt")
     )
     config["applications"][0]["args"]["editor"] = None  # this test is about the captioner alone
+    config["applications"][0]["args"]["search"] = None
     notices: list[str] = []
     check_checkpoints(config, notice=notices.append)
     args = config["applications"][0]["args"]
@@ -52,8 +53,23 @@ def test_no_checkpoint_at_all_is_one_clear_error(tmp_path):
         read_config("conf/serve.yaml"), translators={"en-de": str(tmp_path / "a.pt")}, captioner=str(tmp_path / "b.pt")
     )
     config["applications"][0]["args"]["editor"] = {"gan": str(tmp_path / "c.pt"), "encoder": None}
+    config["applications"][0]["args"]["search"] = {"index": str(tmp_path / "d.npz")}
     with pytest.raises(PipelineError, match="make run"):
         check_checkpoints(config, notice=lambda _: None)
+
+
+def test_a_missing_search_index_is_left_out_with_a_notice_naming_build_index(tmp_path):
+    from serving.launch import check_checkpoints, with_overrides
+
+    present = tmp_path / "en_de.pt"
+    present.write_bytes(b"x")
+    config = with_overrides(read_config("conf/serve.yaml"), translators={"en-de": str(present)})
+    args = config["applications"][0]["args"]
+    args.update(captioner=None, editor=None, search={"index": str(tmp_path / "none.npz")})
+    notices: list[str] = []
+    check_checkpoints(config, notice=notices.append)
+    assert config["applications"][0]["args"]["search"] is None
+    assert len(notices) == 1 and "search is not served" in notices[0] and "build-index" in notices[0]
 
 
 def test_an_editor_without_its_encoder_is_served_with_a_notice(tmp_path):

@@ -23,6 +23,7 @@ from pydantic import Field
 from torch import nn
 
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.models.decoder import Decoder, DecoderConfig
 from pipeline.models.image_encoder import ImageEncoder, ImageEncoderConfig, load_encoder_weights
 from pipeline.models.seq2seq import EncoderDecoder
@@ -85,6 +86,12 @@ def build_caption_model(
     from a captioning checkpoint passes False (its own weights follow).
     """
     encoder = ImageEncoder(cfg.encoder, tuple(mean), tuple(std))
+    if load_init and cfg.encoder.weights:
+        if cfg.encoder.backbone != "resnet18":
+            raise PipelineError("model.encoder.weights loads torchvision weights: set model.encoder.backbone=resnet18")
+        from pipeline.models.torchvision_backbone import load_torchvision_weights
+
+        load_torchvision_weights(encoder.backbone, cfg.encoder.weights)
     if load_init and cfg.encoder.init_checkpoint:
         load_encoder_weights(encoder.backbone, cfg.encoder.init_checkpoint, cfg.encoder.init_prefix)
     decoder = Decoder(

@@ -1,17 +1,21 @@
 """Compact ResNet image encoder, trained from scratch, yielding a spatial grid for attention.
 
-No ImageNet weights can be downloaded here and torchvision is not installed (it would pull
-another torch), so the backbone is a small ResNet of our own: a strided 3x3 stem, optional
+No ImageNet weights can be downloaded, so the default backbone is a small ResNet of our own, trained
+from scratch: a strided 3x3 stem, optional
 max-pool, then stages of basic residual blocks (He et al. 2016, §3.3 "option B" projection
 shortcuts), each stage after the first halving the resolution. The last stage's H x W grid is
 the memory the decoder attends over (Xu et al. 2015, §3.1.1: "annotation vectors", one per
 location); its mean is the summary that initialises the decoder.
 
 ``init_checkpoint`` copies matching weights from another project checkpoint, e.g. the
-convolutional autoencoder's (see :func:`load_encoder_weights`).
+convolutional autoencoder's (see :func:`load_encoder_weights`). ``backbone: resnet18`` uses
+torchvision's ResNet-18 layout instead, with a user's own weights file if given
+(:mod:`pipeline.models.torchvision_backbone`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -26,6 +30,13 @@ from pipeline.models.decoder import EncoderOutput
 class ImageEncoderConfig(Config):
     """The ``model.encoder:`` section of a captioning config."""
 
+    backbone: Literal["compact", "resnet18"] = Field(
+        "compact",
+        description="compact: the ResNet below (widths, blocks, stem_*); resnet18: torchvision's ResNet-18 layout",
+    )
+    weights: str | None = Field(
+        None, description="resnet18 only: a torchvision resnet18 state dict file (e.g. resnet18-f37072fd.pth)"
+    )
     widths: tuple[int, ...] = Field(
         (64, 128, 256, 512), description="channels of each stage; the last is the attention memory size"
     )
@@ -123,7 +134,14 @@ class ImageEncoder(nn.Module):
     ):
         super().__init__()
         self.cfg = cfg
-        self.backbone = CompactResNet(cfg, mean, std)
+        if cfg.backbone == "resnet18":
+            from pipeline.models.torchvision_backbone import IMAGENET_MEAN, IMAGENET_STD, ResNet18Grid
+
+            if cfg.weights:  # pretrained features expect the inputs normalised as in their training
+                mean, std = IMAGENET_MEAN, IMAGENET_STD
+            self.backbone = ResNet18Grid(mean, std)
+        else:
+            self.backbone = CompactResNet(cfg, mean, std)
         self.dropout = nn.Dropout(cfg.dropout)
         channels = self.backbone.out_channels
         self.row_embed = nn.Embedding(cfg.max_grid, channels) if cfg.position_embedding else None

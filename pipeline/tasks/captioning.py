@@ -23,6 +23,17 @@ from pipeline.training.trainer import fit_run, train_runtime
 __all__ = ["TASK", "decode_split", "evaluate", "train"]
 
 
+def encoder_source(encoder) -> dict:
+    """Where the captioner's CNN started from, kept in its checkpoints."""
+    if encoder.weights:
+        from pipeline.models.torchvision_backbone import sha256
+
+        return {"kind": "torchvision", "path": str(encoder.weights), "sha256": sha256(Path(encoder.weights))}
+    if encoder.init_checkpoint:
+        return {"kind": "project checkpoint", "path": str(encoder.init_checkpoint), "prefix": encoder.init_prefix}
+    return {"kind": "random initialisation"}
+
+
 def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     data = prepare_captions(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
@@ -53,6 +64,7 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
         "vocab": data.vocab.to_json(),
         "data_fingerprint": {"images": data.images.fingerprint, "captions": data.captions.fingerprint},
         "cider_df": str(data.captions.path / "cider_df.json"),
+        "encoder_source": encoder_source(cfg.model.encoder),
     }
     m = cfg.model
     return fit_run(
