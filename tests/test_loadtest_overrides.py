@@ -79,6 +79,7 @@ def test_an_editor_without_its_encoder_is_served_with_a_notice(tmp_path):
     gan.write_bytes(b"x")
     config = with_overrides(read_config("conf/serve.yaml"), translators={})
     config["applications"][0]["args"]["captioner"] = None
+    config["applications"][0]["args"]["search"] = None
     config["applications"][0]["args"]["editor"] = {"gan": str(gan), "encoder": str(tmp_path / "none.pt")}
     notices: list[str] = []
     check_checkpoints(config, notice=notices.append)
