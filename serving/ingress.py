@@ -3,7 +3,8 @@
 Lifecycle of a request (LitServe's order): decode + validate here → one handle call per sentence or
 image (the model replica batches them) → gather → encode the response. A caption in German or French
 is the captioner's English caption sent on to the ``en-de`` / ``en-fr`` translator deployment through
-its ``DeploymentHandle``, inside the same Serve application.
+its ``DeploymentHandle``, inside the same Serve application. Image search is the exception: a query is
+a few milliseconds of work, less than a Serve hop costs, so the ingress answers it itself.
 """
 
 # No ``from __future__ import annotations`` here: under ``serve.ingress`` FastAPI must see the endpoint
@@ -128,7 +129,7 @@ class Ingress:
     ):
         self.translator, self.pairs, self.captioner, self.stats_board = translator, list(pairs or []), captioner, stats
         self.editor = editor
-        self.search_model = ImageSearcher(**search) if search else None  # answered here: no Serve hop
+        self.searcher = ImageSearcher(**search) if search else None  # answered here: no Serve hop
         self.search_info: dict | None = None
         self.limits = Limits.model_validate(limits or {})
         ROUTE_CAPS.update(
@@ -302,8 +303,8 @@ class Ingress:
         return await self._call(self.editor.edit, job)
 
     async def _search(self) -> dict:
-        """The search deployment's info (index, bits, database size, minimum side), asked once."""
-        if self.search_model is None:
+        """The searcher's info (index, bits, database size, minimum side), asked once."""
+        if self.searcher is None:
             raise ApiError(400, "this server has no image search index (its file did not exist when it started)")
         if self.search_info is None:
             self.search_info = await self._search_call("info")
@@ -311,7 +312,7 @@ class Ingress:
 
     async def _search_call(self, method: str, *args):
         """A call to the searcher, in a worker thread of this process (torch and numpy release the GIL)."""
-        result = await asyncio.to_thread(getattr(self.search_model, method), *args)
+        result = await asyncio.to_thread(getattr(self.searcher, method), *args)
         if isinstance(result, dict) and "error" in result:
             raise ApiError(result["status"], result["error"])
         return result
@@ -350,7 +351,7 @@ class Ingress:
         translation = await self._call(self.translator.info) if self.translator else {"pairs": {}}
         captioner = await self._call(self.captioner.info) if self.captioner else None
         editor = await self._call(self.editor.info) if self.editor else None
-        search = await self._search_call("info") if self.search_model else None
+        search = await self._search_call("info") if self.searcher else None
         return {
             "translation": translation["pairs"],
             "translator_pid": translation.get("pid"),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.checkpoint import CONFIG_VERSION, Checkpoint, load_checkpoint
 from pipeline.errors import PipelineError
+from pipeline.files import read_json
 from pipeline.runs import RunFolder
 
 
@@ -52,7 +53,7 @@ def snapshot_paths(run: str | os.PathLike, last: int | None = None, best: int | 
         )
     want = last or best or len(rows)
     if best:
-        higher = _read_higher_is_better(folder)
+        higher = bool(read_json(folder.snapshot_index).get("higher_is_better", True))
         rows = sorted(rows, key=lambda r: -r["score"] if higher else r["score"])[:best]
         rows.sort(key=lambda r: r["step"])
     else:
@@ -60,12 +61,6 @@ def snapshot_paths(run: str | os.PathLike, last: int | None = None, best: int | 
     if len(rows) < want:
         raise PipelineError(f"{folder.checkpoints} keeps {len(rows)} snapshots, fewer than the {want} asked for")
     return [r["path"] for r in rows]
-
-
-def _read_higher_is_better(folder: RunFolder) -> bool:
-    from pipeline.files import read_json
-
-    return bool(read_json(folder.snapshot_index).get("higher_is_better", True))
 
 
 def _check_version(ckpt: Checkpoint, path: str | os.PathLike) -> None:
