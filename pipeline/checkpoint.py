@@ -85,9 +85,14 @@ def load_checkpoint(
     return ckpt
 
 
+def checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's meta (task, config, validation scores, ...), read without loading its tensors."""
+    return json.loads(_read(Path(path), "cpu", mmap=True)["meta_json"])
+
+
 def checkpoint_task(path: str | os.PathLike) -> str:
     """The task a checkpoint belongs to, read without loading its tensors (memory-mapped)."""
-    return json.loads(_read(Path(path), "cpu", mmap=True)["meta_json"])["task"]
+    return checkpoint_meta(path)["task"]
 
 
 def _read(path: Path, map_location: str | torch.device, mmap: bool = False) -> dict:

@@ -61,6 +61,47 @@ TRAIN_HINT = {
 }
 
 
+# ``pipeline serve --best``: the runs whose best.pt may replace the configured checkpoint of each model, and
+# the validation score that ranks them (the same val split and metric within a model).
+BEST_RUNS = {
+    "en-de": (("data/runs/en_de", "data/runs/en_de_cpu", "data/runs/en_de_quick"), "bleu"),
+    "en-fr": (("data/runs/en_fr", "data/runs/en_fr_cpu", "data/runs/en_fr_quick"), "bleu"),
+    "captioner": (
+        ("data/runs/caption_flickr8k_cpu", "data/runs/caption_flickr8k_cpu_sat", "data/runs/caption_flickr8k_quick"),
+        "CIDEr-D",
+    ),
+}
+
+
+def best_checkpoints(runs: dict = BEST_RUNS, notice: Callable[[str], None] = print) -> dict[str, str]:
+    """For each model, the ``best.pt`` among its runs with the highest validation score; models with no
+    such checkpoint are absent (the config's own checkpoint stays)."""
+    from pipeline.checkpoint import checkpoint_meta  # torch-backed
+
+    chosen = {}
+    for name, (folders, metric) in runs.items():
+        scored = []
+        for folder in folders:
+            path = Path(folder) / "checkpoints" / "best.pt"
+            if path.is_file():
+                score = (checkpoint_meta(path).get("scores") or {}).get(metric)
+                if score is not None:
+                    scored.append((float(score), str(path)))
+        if scored:
+            score, chosen[name] = max(scored)
+            notice(f"--best: {name} from {chosen[name]} (validation {metric} {score:g} of {len(scored)} runs)")
+    return chosen
+
+
+def with_best(config: dict, runs: dict = BEST_RUNS, notice: Callable[[str], None] = print) -> dict:
+    """``config`` with each model whose runs hold a scored ``best.pt`` switched to the best of them (a pair
+    the config lacks, e.g. en-fr, is added); the other models keep their configured checkpoints."""
+    best = best_checkpoints(runs, notice)
+    args = config["applications"][0].get("args", {})
+    translators = {**args.get("translators", {}), **{p: c for p, c in best.items() if p != "captioner"}}
+    return with_overrides(config, translators=translators, captioner=best.get("captioner", args.get("captioner")))
+
+
 def check_checkpoints(config: dict, notice: Callable[[str], None] = print) -> None:
     """Absolute checkpoint paths (replicas may run elsewhere); a model whose checkpoint does not exist is
     left out with a notice naming the command that trains it, and an application left with no model at

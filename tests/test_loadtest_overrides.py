@@ -88,3 +88,30 @@ def test_an_editor_without_its_encoder_is_served_with_a_notice(tmp_path):
     assert len(notices) == 1 and "without its encoder" in notices[0]
     names = {d["name"] for d in config["applications"][0]["deployments"]}
     assert "editor" in names and not names & {"translator", "captioner"}
+
+
+def test_best_serves_the_run_with_the_highest_validation_score(tmp_path):
+    import torch
+
+    from pipeline.checkpoint import Checkpoint, save_checkpoint
+    from serving.launch import with_best
+
+    def run(name: str, task: str, scores: dict | None) -> str:
+        path = tmp_path / name / "checkpoints" / "best.pt"
+        save_checkpoint(path, Checkpoint({"task": task, "scores": scores}, {"w": torch.zeros(1)}))
+        return str(path)
+
+    quick, reference = run("en_de_quick", "translation", {"bleu": 30.1}), run("en_de", "translation", {"bleu": 33.4})
+    french = run("en_fr_cpu", "translation", {"bleu": 50.0})
+    run("unscored", "translation", None)
+    runs = {
+        "en-de": ((str(tmp_path / "en_de"), str(tmp_path / "en_de_quick"), str(tmp_path / "unscored")), "bleu"),
+        "en-fr": ((str(tmp_path / "en_fr"), str(tmp_path / "en_fr_cpu")), "bleu"),
+        "captioner": ((str(tmp_path / "nothing_here"),), "CIDEr-D"),
+    }
+    notices: list[str] = []
+    config = with_best(read_config("conf/serve.yaml"), runs, notice=notices.append)
+    args = config["applications"][0]["args"]
+    assert args["translators"] == {"en-de": reference, "en-fr": french} and quick not in str(args)
+    assert args["captioner"] == read_config("conf/serve.yaml")["applications"][0]["args"]["captioner"]  # kept
+    assert len(notices) == 2 and "bleu 33.4 of 2 runs" in notices[0]

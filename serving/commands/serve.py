@@ -24,6 +24,12 @@ def register(subparsers) -> None:
         "repeatable; replaces the config's translators",
     )
     p.add_argument("--captioner", metavar="CHECKPOINT", help="captioning checkpoint (replaces the config's)")
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="serve each model's best trained run by validation score (reference, cpu or quick preset) where "
+        "one exists; --translator/--captioner still win",
+    )
     p.add_argument("--address", help="existing Ray cluster to deploy on (default: start a local one)")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the deployments to start")
     p.set_defaults(func=run)
@@ -47,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from pipeline.progress import log
-    from serving.launch import check_checkpoints, deploy, read_config, with_overrides
+    from serving.launch import check_checkpoints, deploy, read_config, with_best, with_overrides
 
-    config = with_overrides(read_config(args.config), args.port, _translators(args.translator), args.captioner)
+    config = read_config(args.config)
+    if args.best:
+        config = with_best(config, notice=log)
+    config = with_overrides(config, args.port, _translators(args.translator), args.captioner)
     check_checkpoints(config, notice=log)
     deploy(config, address=args.address, timeout_s=args.timeout)
     http = config.get("http_options", {})
