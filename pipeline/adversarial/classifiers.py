@@ -80,10 +80,51 @@ class ConvClassifier(nn.Module):
         return self.head(self.features(images))
 
 
+class ResNetClassifier(nn.Module):
+    """The captioner's CNN (:class:`~pipeline.models.image_encoder.CompactResNet`, stored as ``encoder``),
+    global average pooling and a linear layer: supervised pretraining for the captioner's encoder.
+
+    In training mode each batch is augmented as in He et al. (2016, §4.2) for CIFAR-10: a random crop of
+    the image padded by ``pad`` pixels, and a horizontal flip with probability ½. Labels do not change
+    under either; evaluation (and the attacks) see the images as given.
+    """
+
+    def __init__(self, cfg: ResNetModelConfig, n_classes: int = 10):
+        super().__init__()
+        from pipeline.models.image_encoder import CompactResNet, ImageEncoderConfig
+
+        encoder_cfg = ImageEncoderConfig(
+            widths=tuple(cfg.widths), blocks=tuple(cfg.blocks), stem_stride=cfg.stem_stride, stem_pool=cfg.stem_pool
+        )
+        self.encoder = CompactResNet(encoder_cfg)
+        self.pad = cfg.augment_pad if cfg.augment else 0
+        self.flip = cfg.augment
+        self.head = nn.Linear(self.encoder.out_channels, n_classes)
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = images.shape
+        if self.pad:
+            padded = nn.functional.pad(images, (self.pad,) * 4, mode="reflect")
+            dy, dx = torch.randint(0, 2 * self.pad + 1, (2, batch)).tolist()
+            images = torch.stack([padded[i, :, y : y + height, x : x + width] for i, (y, x) in enumerate(zip(dy, dx))])
+        if self.flip:
+            flip = torch.rand(batch, device=images.device) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        return images
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images).mean(dim=(2, 3))  # (B, C): the pooled grid
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            images = self.augment(images)
+        return self.head(self.features(images))
+
+
 class SoftmaxModelConfig(Config):
     """``kind: softmax``: multinomial logistic regression on raw pixels."""
 
-    kind: Literal["softmax"] = Field("softmax", description="softmax (multinomial logistic regression) or cnn")
+    kind: Literal["softmax"] = Field("softmax", description="softmax (multinomial logistic regression), cnn or resnet")
 
 
 class CNNModelConfig(Config):
@@ -95,7 +136,19 @@ class CNNModelConfig(Config):
     hidden: int = Field(128, description="dense layer before the classes; its activations are the FID features")
 
 
-ClassifierModelConfig = variants(SoftmaxModelConfig, CNNModelConfig, key="kind", default="cnn")
+class ResNetModelConfig(Config):
+    """``kind: resnet``: the captioner's compact ResNet with a pooled linear head (:class:`ResNetClassifier`)."""
+
+    kind: Literal["resnet"] = default(SoftmaxModelConfig, "kind", "resnet")
+    widths: list[int] = Field([32, 64, 128], description="channels of each residual stage (as model.encoder.widths)")
+    blocks: list[int] = Field([1, 1, 1], description="basic residual blocks per stage")
+    stem_stride: int = Field(2, description="stride of the 3x3 stem convolution")
+    stem_pool: bool = Field(True, description="3x3/2 max-pool after the stem")
+    augment: bool = Field(True, description="random padded crops and horizontal flips of the training batches")
+    augment_pad: int = Field(4, description="pixels of reflection padding the random crop moves within")
+
+
+ClassifierModelConfig = variants(SoftmaxModelConfig, CNNModelConfig, ResNetModelConfig, key="kind", default="cnn")
 
 
 ClassifierConfig = task_config(
@@ -109,10 +162,14 @@ ClassifierConfig = task_config(
 
 
 def build_classifier(
-    cfg: SoftmaxModelConfig | CNNModelConfig, in_shape: tuple[int, int, int], n_classes: int = 10
+    cfg: SoftmaxModelConfig | CNNModelConfig | ResNetModelConfig, in_shape: tuple[int, int, int], n_classes: int = 10
 ) -> nn.Module:
     if isinstance(cfg, SoftmaxModelConfig):
         return SoftmaxRegression(in_shape, n_classes)
+    if isinstance(cfg, ResNetModelConfig):
+        if in_shape[0] != 3:
+            raise ValueError("model.kind=resnet takes colour images (cifar10)")
+        return ResNetClassifier(cfg, n_classes)
     return ConvClassifier(in_shape, n_classes, width=cfg.width, depth=cfg.depth, hidden=cfg.hidden)
 
 

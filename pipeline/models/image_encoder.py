@@ -184,25 +184,33 @@ class ImageEncoder(nn.Module):
 
 
 def load_encoder_weights(backbone: nn.Module, path: str, prefix: str = "encoder.") -> list[str]:
-    """Copy the tensors of checkpoint ``path`` under ``prefix`` whose names and shapes match ``backbone``.
+    """Copy the tensors of checkpoint ``path`` under ``prefix`` into ``backbone``; all of them or none.
 
-    This is the hook for initialising the captioner's CNN from the convolutional autoencoder
-    (or any project checkpoint whose encoder uses :class:`CompactResNet`'s layout). Returns the
-    copied names; raises PipelineError when nothing matches, since a silent no-op would let a
-    run believe it was pre-initialised.
+    This is the hook for initialising the captioner's CNN from the convolutional autoencoder or the
+    CIFAR-10 classifier (any project checkpoint whose CNN uses :class:`CompactResNet`'s layout).
+    Every tensor of the backbone except its input normalisation (``mean``, ``std``: the captioner's own
+    data statistics) must be found with its shape: a partial copy would leave layers at random while the
+    run believes it was pre-initialised, so a missing name or a shape that differs is a PipelineError
+    naming them. Returns the copied names.
     """
     ckpt = load_checkpoint(path)
-    own = backbone.state_dict()
-    copied = {}
-    for name, tensor in ckpt.model.items():
-        if name.startswith(prefix):
-            key = name[len(prefix) :]
-            if key in own and own[key].shape == tensor.shape and key not in ("mean", "std"):
-                copied[key] = tensor
-    if not copied:
+    own = {k: v for k, v in backbone.state_dict().items() if k not in ("mean", "std")}
+    found = {name[len(prefix) :]: tensor for name, tensor in ckpt.model.items() if name.startswith(prefix)}
+    if not found.keys() & own.keys():
         raise PipelineError(
             f"{path}: no tensors under {prefix!r} match the image encoder's layers "
             f"(expected names like {prefix}{next(iter(own))})"
         )
-    backbone.load_state_dict(copied, strict=False)
-    return sorted(copied)
+    missing = sorted(own.keys() - found.keys())
+    wrong = [k for k in own if k in found and found[k].shape != own[k].shape]
+    if missing or wrong:
+        details = [f"missing {prefix}{k}" for k in missing[:3]] + [
+            f"{prefix}{k} is {tuple(found[k].shape)}, the encoder's {tuple(own[k].shape)}" for k in wrong[:3]
+        ]
+        raise PipelineError(
+            f"{path}: its CNN is not the configured encoder ({len(missing)} tensors missing, {len(wrong)} of "
+            f"another shape: {'; '.join(details)}); set model.encoder's widths, blocks, stem_stride and "
+            "stem_pool as in the pretraining run"
+        )
+    backbone.load_state_dict({k: found[k] for k in own}, strict=False)
+    return sorted(own)

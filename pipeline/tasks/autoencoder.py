@@ -7,12 +7,14 @@ for binary codes, the retrieval benchmark against pixel-space Euclidean ranking.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pipeline.data.image_tensors import image_shape, load_splits
+from pipeline.data.photo_crops import flickr8k_train_crops
 from pipeline.errors import PipelineError
 from pipeline.runs import RunFolder
 from pipeline.tasks import EVAL_DEFAULTS, TRAIN_DEFAULTS, EvalOptions, Task, TrainOptions
@@ -30,6 +32,20 @@ from pipeline.unsupervised.trained import (
 def train(cfg: AutoencoderTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     splits = load_splits(cfg.data, cfg.run.stages, options.force)
     shape = image_shape(cfg.data.dataset)
+    meta: dict = {"input_shape": list(shape)}
+    if cfg.data.flickr8k_crops:
+        if cfg.data.dataset != "cifar10":
+            raise PipelineError("data.flickr8k_crops adds colour 32-px crops: it needs data.dataset=cifar10")
+        crops = flickr8k_train_crops(
+            cfg.data.flickr8k_crops,
+            shape[-1],
+            cfg.data.flickr8k_crop_side,
+            cfg.train.seed,
+            cfg.data.flickr8k_root,
+            cfg.run.stages,
+        )
+        splits = dataclasses.replace(splits, train=torch.cat([splits.train, crops]))
+        meta["training_images"] = {"cifar10_train": len(splits.train) - len(crops), "flickr8k_train_crops": len(crops)}
     torch.manual_seed(cfg.train.seed)
     model = build_autoencoder(cfg.model, shape)
     if isinstance(cfg.model, LinearAutoencoderConfig):
@@ -45,7 +61,7 @@ def train(cfg: AutoencoderTaskConfig, options: TrainOptions = TRAIN_DEFAULTS) ->
             torch.from_numpy(np.load(stage / "mean.npy")).float(),
             torch.from_numpy(components[:, : cfg.model.code_size]).float(),
         )
-    return fit_reconstruction(cfg, model, splits, {"input_shape": list(shape)}, options.restart)
+    return fit_reconstruction(cfg, model, splits, meta, options.restart)
 
 
 def evaluate(path: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:

@@ -105,6 +105,8 @@ class ResNetAutoencoderConfig(ConvAutoencoderConfig):
     """``kind: resnet``: :class:`ConvAutoencoderConfig` with the captioner's CompactResNet as encoder."""
 
     kind: Literal["resnet"] = default(LinearAutoencoderConfig, "kind", "resnet")  # type: ignore[assignment]
+    stem_stride: int = Field(1, description="stride of the CNN's 3x3 stem convolution (the captioner's quick CNN: 2)")
+    stem_pool: bool = Field(False, description="3x3/2 max-pool after the stem (the captioner's quick CNN: true)")
 
 
 AutoencoderConfig = variants(
@@ -246,15 +248,29 @@ class ResNetAutoencoder(ConvAutoencoder):
     config copies (with the same widths, one block per stage, stem stride 1 and no stem pool).
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], code_size: int, channels: list[int], *code_args):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        code_size: int,
+        channels: list[int],
+        *code_args,
+        stem_stride: int = 1,
+        stem_pool: bool = False,
+    ):
         """``channels``: the CNN's stage widths; ``code_args``: :class:`ConvAutoencoder`'s code, noise_std,
         input_norm and output."""
-        # stage 1 keeps the resolution, each later stage halves it: as many halvings as conv layers minus one
-        super().__init__(input_shape, code_size, channels[1:], *code_args)
+        if stem_stride not in (1, 2):
+            raise ValueError("the resnet autoencoder's stem_stride must be 1 or 2")
+        # stage 1 keeps the resolution, each later stage halves it, and so do a stride-2 stem and the stem's
+        # pool: the decoder undoes each halving with one transposed convolution
+        stem_halvings = [channels[0]] * ((stem_stride == 2) + stem_pool)
+        super().__init__(input_shape, code_size, [*stem_halvings, *channels[1:]], *code_args)
         if input_shape[0] != 3:
             raise ValueError("the resnet encoder takes colour images (3 channels)")
         self.encoder = CompactResNet(
-            ImageEncoderConfig(widths=tuple(channels), blocks=(1,) * len(channels), stem_stride=1, stem_pool=False)
+            ImageEncoderConfig(
+                widths=tuple(channels), blocks=(1,) * len(channels), stem_stride=stem_stride, stem_pool=stem_pool
+            )
         )
         del self.features  # replaced by the residual encoder
 
@@ -323,8 +339,11 @@ def build_autoencoder(cfg: AutoencoderBase, input_shape: tuple[int, ...]) -> nn.
             input_shape, cfg.code_size, cfg.hidden, cfg.activation, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output
         )
     else:
-        kind = ResNetAutoencoder if isinstance(cfg, ResNetAutoencoderConfig) else ConvAutoencoder
-        model = kind(input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output)
+        args = (input_shape, cfg.code_size, cfg.channels, cfg.code, cfg.noise_std, cfg.input_norm, cfg.output)
+        if isinstance(cfg, ResNetAutoencoderConfig):
+            model = ResNetAutoencoder(*args, stem_stride=cfg.stem_stride, stem_pool=cfg.stem_pool)
+        else:
+            model = ConvAutoencoder(*args)
     if cfg.shortcut != "none":
         return PCAShortcutAutoencoder(
             model, int(torch.tensor(input_shape).prod()), cfg.code_size, trainable=cfg.shortcut == "pca"

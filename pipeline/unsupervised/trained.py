@@ -30,10 +30,24 @@ from pipeline.unsupervised.retrieval_benchmark import RetrievalConfig, code_retr
 CPU = torch.device("cpu")
 
 
+class AutoencoderDataConfig(HeldOutImageDataConfig):
+    """The autoencoder's ``data:`` section: :class:`HeldOutImageDataConfig` plus unlabelled photo crops."""
+
+    flickr8k_crops: int = Field(
+        0,
+        description="random crops of Flickr8k train photos added to the training images (cifar10 only; "
+        "never a dev or test photo): the captioner's own domain for pretraining its CNN",
+    )
+    flickr8k_root: str | None = Field(None, description="Flickr8k local copy (null: $PIPELINE_DATASETS/flickr8k)")
+    flickr8k_crop_side: tuple[int, int] = Field(
+        (32, 64), description="crop side range in pixels of the 96-px photo (32: the captioner's pixel scale)"
+    )
+
+
 AutoencoderTaskConfig = task_config(
     "autoencoder",
     "An autoencoder run on MNIST / CIFAR-10.",
-    data=HeldOutImageDataConfig,
+    data=AutoencoderDataConfig,
     model=(AutoencoderConfig, DeepAutoencoderConfig()),
     train=TrainConfig,
     retrieval=RetrievalConfig,
