@@ -84,6 +84,23 @@ def run_stage(
     return StageOutput(out, manifest, built=True)
 
 
+def find_built(root: Path, name: str, params: dict[str, Any], inputs: dict[str, str], free: str) -> StageOutput | None:
+    """A finished build of ``name`` with these inputs and params, whatever its value of param ``free``.
+
+    For a machine that lacks the tool a stage records in its params (the spaCy version of a text stage, say):
+    stages built elsewhere and copied over are still found, while every other param and every input must
+    match as in :func:`run_stage`.
+    """
+    wanted = {k: v for k, v in params.items() if k != free}
+    for manifest_path in sorted(Path(root).glob(f"{name}-*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        own = {k: v for k, v in manifest.get("params", {}).items() if k != free}
+        if manifest.get("stage") == name and manifest.get("inputs") == inputs and own == wanted:
+            log(f"[stage {name}] built elsewhere with {free}={manifest['params'].get(free)}: {manifest_path.parent}")
+            return StageOutput(manifest_path.parent, manifest, built=False)
+    return None
+
+
 def _summary(stats: dict[str, Any]) -> str:
     flat = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
     return ", ".join(f"{k}={v}" for k, v in flat.items()) or "ok"

@@ -42,3 +42,35 @@ def test_subword_ids_detokenize_back_to_the_reference_text(translation_stages):
 def test_join_marks_make_tokenization_reversible():
     text = "Ein Mann, der ein T-Shirt trägt, sagt: „Hallo!“ (laut)"
     assert detokenize(tokenize([text], "de", mark_joins=True)[0]) == text
+
+
+def test_prepared_stages_load_where_spacy_is_missing(translation_stages, tmp_path, monkeypatch):
+    """A machine without spaCy (the CUDA image of scripts/gpu_check.sh) reuses stages built elsewhere."""
+    import shutil
+
+    import pytest
+
+    from pipeline.data import translation_stages as stages_module
+    from pipeline.errors import PipelineError
+
+    built = prepare_translation(CFG, translation_stages)
+    monkeypatch.setattr(stages_module, "_spacy_version", lambda: None)
+    copied = tmp_path / "copied"
+    shutil.copytree(translation_stages, copied)
+    reused = prepare_translation(CFG, copied)
+    assert not reused.ids.built and reused.ids.path.name == built.ids.path.name
+    assert [a.tolist() for a in reused.split("val").src[:50]] == [a.tolist() for a in built.split("val").src[:50]]
+    for text in copied.glob("text-en-*"):
+        shutil.rmtree(text)  # the English text stage was never built for these files
+    with pytest.raises(PipelineError, match="spaCy is not installed, and .* holds no text-en stage"):
+        prepare_translation(CFG, copied)
+
+
+def test_find_built_matches_every_param_but_the_free_one(tmp_path):
+    from pipeline.stages import find_built, run_stage
+
+    made = run_stage(tmp_path, "s", {"a": 1, "tool": "1.0"}, {"in": "x"}, lambda out: {})
+    assert find_built(tmp_path, "s", {"a": 1, "tool": None}, {"in": "x"}, free="tool").path == made.path
+    assert find_built(tmp_path, "s", {"a": 2, "tool": None}, {"in": "x"}, free="tool") is None
+    assert find_built(tmp_path, "s", {"a": 1, "tool": None}, {"in": "y"}, free="tool") is None
+    assert find_built(tmp_path, "s-other", {"a": 1, "tool": None}, {"in": "x"}, free="tool") is None

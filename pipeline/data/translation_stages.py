@@ -23,9 +23,10 @@ from pipeline.config import Config
 from pipeline.data import multi30k
 from pipeline.data.subwords import SubwordModel
 from pipeline.data.tokenization import normalize, tokenize
+from pipeline.errors import PipelineError
 from pipeline.files import sha256_file
 from pipeline.progress import progress
-from pipeline.stages import StageOutput, run_stage
+from pipeline.stages import StageOutput, find_built, run_stage
 
 Lang = Literal["en", "de", "fr", "cs"]
 TOKENIZER_VERSION = "spacy-blank+joiner/2"
@@ -95,14 +96,22 @@ def _flatten(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 def text_stage(lang: str, root: str | None, stages: Path, force: bool, punctuation: bool) -> StageOutput:
     splits = multi30k.available_splits(lang)
     files = {s: multi30k.split_path(s, lang, root) for s in splits}
-    import spacy
-
     params = {
         "lang": lang,
         "tokenizer": TOKENIZER_VERSION,
-        "spacy": spacy.__version__,
+        "spacy": _spacy_version(),
         "normalize": "nfkc+moses-punct" if punctuation else "nfkc",
     }
+    name = f"text-{lang}" + ("" if punctuation else "-raw-punct")
+    inputs = {s: sha256_file(p) for s, p in files.items()}
+    if params["spacy"] is None:  # e.g. a GPU machine without spaCy: stages prepared elsewhere and copied
+        built = find_built(stages, name, params, inputs, free="spacy")
+        if built is None or force:
+            raise PipelineError(
+                f"spaCy is not installed, and {stages} holds no {name} stage for these Multi30k files: run "
+                "`pipeline prepare CONFIG` where spaCy is installed and copy its stages folder here"
+            )
+        return built
 
     def build(out: Path) -> dict:
         stats = {"splits": {}}
@@ -118,8 +127,15 @@ def text_stage(lang: str, root: str | None, stages: Path, force: bool, punctuati
         stats["tokens"] = sum(v["tokens"] for v in stats["splits"].values())
         return stats
 
-    name = f"text-{lang}" + ("" if punctuation else "-raw-punct")
-    return run_stage(stages, name, params, {s: sha256_file(p) for s, p in files.items()}, build, force)
+    return run_stage(stages, name, params, inputs, build, force)
+
+
+def _spacy_version() -> str | None:
+    try:
+        import spacy
+    except ImportError:
+        return None
+    return spacy.__version__
 
 
 def read_tokens(text: StageOutput, split: str) -> list[list[str]]:
