@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.caption_metrics import CiderDTable, ptb_tokenize, score_captions
+from pipeline.caption_metrics import CiderDTable, caption_diversity, ptb_tokenize, score_captions
 from pipeline.data.caption_batches import image_batches
 from pipeline.data.captions import PreparedCaptions
 from pipeline.data.coco import image_ids, write_coco_annotations, write_coco_results
@@ -67,6 +67,7 @@ def score_split(
     samples = _samples(data, names[:5], hyps[:5], refs.references[:5])
     return {
         "scores": {k: round(v, 4) for k, v in scores.corpus.items()},
+        "diversity": caption_diversity(hyps),
         "images": scores.n_images,
         "references": scores.n_references,
         "notes": scores.notes,

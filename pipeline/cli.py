@@ -62,10 +62,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         quantize=args.quantize,
         ensemble=tuple(args.ensemble or ()),
+        length_penalty=args.length_penalty,
     )
     task = checkpoint_task(path)
     if options.ensemble and task != "translation":
         raise PipelineError(f"--ensemble: ensembles are evaluated for translation checkpoints, not {task}")
+    if options.length_penalty is not None and task not in ("translation", "captioning"):
+        raise PipelineError(f"--length-penalty: a beam-search option of translation and captioning, not {task}")
     get_task(task).evaluate(path, options)
     return 0
 
@@ -113,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PT",
         help="translation: decode with these checkpoints too, as one ensemble (same data stages)",
+    )
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="ALPHA",
+        help="translation/captioning: beam search's GNMT length-penalty alpha, not the config's (0: raw log-prob)",
     )
     p.set_defaults(func=_evaluate)
 

@@ -7,6 +7,8 @@ Also: beam size 1 equals greedy for the captioner, and the checkpoint alone rebu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -150,3 +152,29 @@ def test_caption_pil_images_with_attention(trained):
     grids = result.attention_grids()
     assert grids is not None and grids.shape == (len(result.words) + 1, 8, 8)
     assert np.allclose(grids.sum(axis=(1, 2)), 1.0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_evaluate_reports_diversity_and_takes_a_length_penalty(trained, tmp_path):
+    import json
+
+    from pipeline.caption_metrics import caption_diversity
+    from pipeline.cli import main
+
+    _, run_dir = trained
+    report_path = tmp_path / "report.json"
+    args = ["evaluate", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--beam-size", "3"]
+    assert main([*args, "--length-penalty", "0.7", "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["length_penalty"] == 0.7
+    result = report["splits"]["test"]["beam3"]
+    captions = list(json.loads(Path(result["results_json"]).read_text()))
+    assert result["diversity"] == caption_diversity([c["caption"] for c in captions])
+    assert 0 < result["diversity"]["distinct_ratio"] <= 1 and result["diversity"]["vocabulary"] > 3
+
+
+def test_caption_diversity_counts():
+    from pipeline.caption_metrics import caption_diversity
+
+    found = caption_diversity(["a dog runs", "A dog runs ", "a cat sits on a mat", "a dog runs"])
+    assert found == {"distinct_captions": 2, "distinct_ratio": 0.5, "vocabulary": 7, "mean_words": 3.75}

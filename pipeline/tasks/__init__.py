@@ -50,6 +50,7 @@ class EvalOptions:
     limit: int | None = None  # score only the first N examples (or a seeded N, per task)
     quantize: Literal["none", "int8", "auto"] = "none"  # translation/captioning: dynamic int8 layers on the CPU
     ensemble: Sequence[str] = ()  # translation: more checkpoints decoded together with the evaluated one
+    length_penalty: float | None = None  # translation/captioning: beam search's length-penalty alpha (None: config's)
 
     @classmethod
     def of(cls, options: Any) -> EvalOptions:

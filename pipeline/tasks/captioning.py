@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.caption_metrics import METRICS, score_captions
+from pipeline.caption_metrics import METRICS, caption_diversity, score_captions
 from pipeline.caption_scoring import decode_split, score_split, write_annotations
 from pipeline.data.caption_batches import CaptionBatches
 from pipeline.data.captions import prepare_captions
@@ -58,7 +58,8 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
         captioner = Captioner(model, data.vocab, cfg.data.images, cfg.search, runtime)
         hyps = decode_split(captioner, data, "dev", beam_size=1, limit=limit)
         scores = score_captions(dict(enumerate(dev.references[:limit])), dict(enumerate(hyps)), meteor=False)
-        return {k: round(v, 4) for k, v in scores.corpus.items() if k in ("BLEU-4", "ROUGE-L", "CIDEr-D")}
+        kept = {k: round(v, 4) for k, v in scores.corpus.items() if k in ("BLEU-4", "ROUGE-L", "CIDEr-D")}
+        return {**kept, "distinct": caption_diversity(hyps)["distinct_ratio"]}
 
     meta = {
         "vocab": data.vocab.to_json(),
@@ -85,6 +86,8 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     options = EvalOptions.of(options)
     captioner = Captioner.from_checkpoint(checkpoint, quantize=options.quantize)
+    if options.length_penalty is not None:
+        captioner.search = captioner.search.model_copy(update={"length_penalty": options.length_penalty})
     cfg: CaptioningConfig = captioner.config
     data = prepare_captions(cfg.data, cfg.run.stages)
     splits = options.splits or list(cfg.evaluate.splits)
@@ -99,6 +102,7 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
         "attention": captioner.has_attention,
         "engine": options.engine,
         "quantize": captioner.quantized,
+        "length_penalty": captioner.search.length_penalty,
         "splits": {},
     }
     for split in splits:
@@ -109,12 +113,19 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
         lambda split, beam: score_split(
             captioner, data, split, beam, options.limit, out_dir, options.engine, options.address
         ),
-        lambda r: [r["images"], r["references"], *[r["scores"].get(m, "-") for m in METRICS], r["decode_seconds"]],
+        lambda r: [
+            r["images"],
+            r["references"],
+            *[r["scores"].get(m, "-") for m in METRICS],
+            r["diversity"]["distinct_ratio"],
+            r["diversity"]["vocabulary"],
+            r["decode_seconds"],
+        ],
     )
     report["splits"] = grid.results
     path = folder.write_report(report, "report.json", options.report)
     notes = [f"\n{s['image']}\nHYP  {s['hypothesis']}\nREF  {s['references'][0]}" for s in grid.first["samples"][:3]]
-    print_grid(grid, ["images", "refs", *METRICS, "seconds"], notes, path)
+    print_grid(grid, ["images", "refs", *METRICS, "distinct", "words", "seconds"], notes, path)
     return report
 
 

@@ -84,6 +84,8 @@ def score_split(
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     options = EvalOptions.of(options)
     translator = Translator.from_checkpoints([checkpoint, *options.ensemble], quantize=options.quantize)
+    if options.length_penalty is not None:
+        translator.search = translator.search.model_copy(update={"length_penalty": options.length_penalty})
     cfg: TranslationConfig = translator.config
     splits = options.splits or ["val", *TEST_SPLITS]
     beams = options.beam_size or [1, cfg.search.beam_size]
@@ -96,6 +98,7 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
         "engine": options.engine,
         "quantize": translator.quantized,
         "ensemble": [str(checkpoint), *options.ensemble] if options.ensemble else None,
+        "length_penalty": translator.search.length_penalty,
         "splits": {},
     }
     grid = score_grid(
