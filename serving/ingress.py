@@ -160,9 +160,7 @@ class Ingress:
         except asyncio.CancelledError:  # the client went away: stop the model's work for it
             response.cancel()
             raise
-        if isinstance(result, dict) and "error" in result:  # this item's own failure, e.g. a damaged image
-            raise ApiError(result["status"], result["error"])
-        return result
+        return _item_result(result)
 
     def _pair(self, source: str, target: str) -> str:
         pair = f"{source}-{target}"
@@ -312,10 +310,7 @@ class Ingress:
 
     async def _search_call(self, method: str, *args):
         """A call to the searcher, in a worker thread of this process (torch and numpy release the GIL)."""
-        result = await asyncio.to_thread(getattr(self.searcher, method), *args)
-        if isinstance(result, dict) and "error" in result:
-            raise ApiError(result["status"], result["error"])
-        return result
+        return _item_result(await asyncio.to_thread(getattr(self.searcher, method), *args))
 
     @app.post("/v1/search", summary="Image search: the k nearest indexed images by Hamming distance of binary codes")
     async def search(
@@ -381,3 +376,10 @@ class Ingress:
     @app.get("/", include_in_schema=False)
     async def page(self) -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def _item_result(result):
+    """A model's answer for one item, or its own failure (e.g. a damaged image) as that item's 4xx."""
+    if isinstance(result, dict) and "error" in result:
+        raise ApiError(result["status"], result["error"])
+    return result

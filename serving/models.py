@@ -332,21 +332,14 @@ class EditorModel:
 
     def _image(self, data: bytes):
         """The upload at the GAN's resolution and channels, in [0, 1] (a damaged file is this request's 422)."""
-        import io
-
-        import numpy as np
         import torch
-        from PIL import Image
 
-        channels, height, width = self.editor.shape
+        from pipeline.data.images import image_array
+
         try:
-            with Image.open(io.BytesIO(data)) as picture:
-                picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height))
-                array = np.asarray(picture, dtype=np.float32) / 255.0
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ItemError(f"the image could not be decoded ({err})") from None
-        tensor = torch.from_numpy(array.copy())
-        return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)
+            return torch.from_numpy(image_array(data, self.editor.shape))
+        except PipelineError as err:
+            raise ItemError(str(err)) from None
 
     def info(self) -> dict:
         channels, height, width = self.editor.shape
@@ -379,11 +372,11 @@ class ImageSearcher:
     def search(self, job: SearchJob) -> dict:
         import time
 
-        from pipeline.unsupervised.image_search import decode_image
+        from pipeline.data.images import image_array
 
         started = time.perf_counter()
         try:
-            image = decode_image(job.data, self.engine.shape)
+            image = image_array(job.data, self.engine.shape)
         except PipelineError as err:
             return {"error": str(err), "status": 422}
         hits = self.engine.search(image, job.k)

@@ -90,13 +90,14 @@ def retrieve(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be at least 1, got {args.top_k}")
-    from pipeline.unsupervised.image_search import decode_image, load_index
+    from pipeline.data.images import image_array
+    from pipeline.unsupervised.image_search import load_index
 
     index = load_index(args.index)
     autoencoder = Autoencoder.from_checkpoint(index["meta"]["checkpoint"])
     model, cfg = autoencoder.model, autoencoder.config
     shape = image_shape(cfg.data.dataset)
-    queries = np.stack([decode_image(p, shape) for p in args.images])  # (Q, C, H, W)
+    queries = np.stack([image_array(p, shape) for p in args.images])  # (Q, C, H, W)
     with torch.no_grad():
         bits = to_bits(model.encode_pre(torch.from_numpy(queries))).numpy()
     distances = hamming_distances(pack_bits(bits), index["codes"])

@@ -69,6 +69,27 @@ def load_rgb(source: str | os.PathLike | bytes | object, name: str | None = None
     return to_rgb(image)
 
 
+def image_array(data: bytes | str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Image bytes (or a file) → float (C, H, W) in [0, 1], converted to grey or RGB and squashed to ``shape``
+    (bicubic, Pillow's default): the one loader of the editor, image search and their CLIs."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    channels, height, width = shape
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            img = ImageOps.exif_transpose(img) or img  # upright, as the photo was taken
+            img = img.convert("RGB" if channels == 3 else "L").resize((width, height), Image.Resampling.BICUBIC)
+            array = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise PipelineError(f"image not found: {data}") from None
+    except Image.DecompressionBombError:
+        raise PipelineError("the image is too large to decode safely") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        name = "the upload" if isinstance(data, bytes) else str(data)
+        raise PipelineError(f"cannot read {name} as an image ({err})") from None
+    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
+
+
 def to_rgb(image):
     """Any PIL mode → RGB; transparency is composited over white rather than dropped to black."""
     from PIL import Image

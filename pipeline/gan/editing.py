@@ -246,14 +246,9 @@ class Editor:
 
 def load_image(spec: str, shape: tuple[int, int, int]) -> torch.Tensor:
     """An image file, resized (squashed) to the generator's (C, H, W) and converted to grey or RGB, in [0, 1]."""
-    import numpy as np
+    from pipeline.data.images import image_array
 
-    from pipeline.data.images import load_rgb
-
-    image = load_rgb(Path(spec)).resize((shape[2], shape[1]))
-    array = np.asarray(image.convert("L") if shape[0] == 1 else image, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array.copy())
-    return check_images(tensor[None] if shape[0] == 1 else tensor.permute(2, 0, 1), shape)[0]
+    return check_images(torch.from_numpy(image_array(Path(spec), shape)), shape)[0]
 
 
 def save_morph(

@@ -35,23 +35,6 @@ def load_index(path: str | Path) -> dict:
     return index
 
 
-def decode_image(data: bytes | str | Path, shape: tuple[int, ...]) -> np.ndarray:
-    """Image bytes (or a file) → float (C, H, W) in [0, 1], converted and resized to ``shape``."""
-    from PIL import Image, UnidentifiedImageError
-
-    channels, height, width = shape
-    try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
-            img = img.convert("RGB" if channels == 3 else "L").resize((width, height), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise PipelineError(f"image not found: {data}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        name = "the upload" if isinstance(data, bytes) else str(data)
-        raise PipelineError(f"cannot read {name} as an image ({err})") from None
-    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
-
-
 @dataclass(frozen=True)
 class Hit:
     rank: int
