@@ -42,7 +42,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-peer/bin/python"), help="python of the JoeyNMT venv")
     ap.add_argument("--out", default=str(ROOT / "data/bench/peer"), help="results folder (default data/bench/peer)")
     ap.add_argument("--reuse-training", action="store_true", help="decode and report the last run's checkpoints")
+    ap.add_argument(
+        "--final-only",
+        action="store_true",
+        help="with --reuse-training: decode (and time) only the final checkpoints again; the other snapshots' "
+        "BLEU is scored from the hypotheses the last run wrote",
+    )
+    ap.add_argument(
+        "--no-int8",
+        action="store_true",
+        help="leave out the pipeline's int8 decoding rows (dynamic int8 Linear/LSTM, its CPU serving default)",
+    )
     args = ap.parse_args(argv)
+    if args.final_only and not args.reuse_training:
+        raise PipelineError("--final-only decodes the checkpoints of an earlier run: add --reuse-training")
     if args.minutes <= 0 or args.grid < 1:
         raise PipelineError(f"--minutes must be > 0 and --grid ≥ 1 (got {args.minutes}, {args.grid})")
     args.snapshots = args.snapshots or max(2, min(10, round(args.minutes)))
@@ -81,13 +94,26 @@ def load_training(out: Path) -> tuple[dict, dict]:
     return joey, pipe
 
 
+def earlier_hypotheses(folder: Path, steps: list[int]) -> dict[tuple[int, int], dict]:
+    """The beam-5 hypotheses an earlier run wrote for these steps (``--final-only``), untimed."""
+    found = {}
+    for step in steps:
+        path = folder / f"hyps-step{step}-beam5.txt"
+        if not path.is_file():
+            raise PipelineError(f"--final-only: {path} is missing; run --reuse-training without it once")
+        found[(step, 5)] = {"hypotheses": path.read_text(encoding="utf-8").splitlines(), "seconds": None}
+    return found
+
+
 def decode_joey(args: argparse.Namespace, out: Path, joey: dict) -> dict[tuple[int, int], dict]:
     steps = sorted({s["step"] for s in joey["snapshots"]})
+    final = joey["snapshots"][-1]
     jobs = [
         {"name": f"step-{step}", "checkpoint": path, "beam_size": 5}
         for step, path in sorted({(s["step"], s["path"]) for s in joey["snapshots"]})
+        if step == final["step"] or not args.final_only
     ]
-    jobs.append({"name": f"step-{steps[-1]}", "checkpoint": joey["snapshots"][-1]["path"], "beam_size": 1})
+    jobs.append({"name": f"step-{steps[-1]}", "checkpoint": final["path"], "beam_size": 1})
     results = joey_side.decode(
         Path(args.peer_python),
         (out / "joey" / "joey.yaml").resolve(),
@@ -97,45 +123,71 @@ def decode_joey(args: argparse.Namespace, out: Path, joey: dict) -> dict[tuple[i
         child_env(args.threads),
         "de",
     )
-    return {(int(r["name"].split("-")[1]), r["beam_size"]): r for r in results}
+    decoded = {(int(r["name"].split("-")[1]), r["beam_size"]): r for r in results}
+    if args.final_only:
+        decoded.update(earlier_hypotheses(out / "joey", [st for st in steps if st != final["step"]]))
+    return decoded
 
 
-def decode_pipeline(args: argparse.Namespace, pipe: dict, sources: list[str]) -> dict[tuple[int, int], dict]:
+def decode_pipeline(
+    args: argparse.Namespace, out: Path, pipe: dict, sources: list[str]
+) -> tuple[dict[tuple[int, int], dict], dict[int, dict]]:
+    """Every snapshot with beam 5 and the final one greedy too (fp32); the final one again in int8."""
     records = {r["step"]: r["path"] for r in [*pipe["snapshots"], *pipe["extra"]]}
     final = pipe["snapshots"][-1]["step"]
-    results = {}
+    results: dict[tuple[int, int], dict] = {}
+    if args.final_only:
+        results.update(earlier_hypotheses(out / "pipeline", [st for st in records if st != final]))
+        records = {final: records[final]}
     for step, path in sorted(records.items()):
         model = pipeline_side.translator(Path(path), args.threads)
         for beam in (5, 1) if step == final else (5,):
-            print(f"[pipeline] decoding {TEST} with step {step}, beam {beam}", file=sys.stderr, flush=True)
-            hyps, seconds = pipeline_side.decode(model, sources, beam)
-            results[(step, beam)] = {
-                "hypotheses": hyps,
-                "seconds": round(seconds, 3),
-                "params": sum(p.numel() for p in model.model.parameters()),
-            }
-    return results
+            results[(step, beam)] = _timed_decode(model, sources, beam, f"step {step}, beam {beam}")
+    int8 = {}
+    if not args.no_int8:
+        model = pipeline_side.translator(Path(records[final]), args.threads, quantize="int8")
+        int8 = {beam: _timed_decode(model, sources, beam, f"step {final}, beam {beam}, int8") for beam in (5, 1)}
+    return results, int8
 
 
-def side(summary: dict, decoded: dict[tuple[int, int], dict], refs: list[str], equal_step: int | None) -> dict:
+def _timed_decode(model, sources: list[str], beam: int, what: str) -> dict:
+    print(f"[pipeline] decoding {TEST} with {what}", file=sys.stderr, flush=True)
+    hyps, seconds = pipeline_side.decode(model, sources, beam)
+    return {
+        "hypotheses": hyps,
+        "seconds": round(seconds, 3),
+        "params": sum(p.numel() for p in model.model.parameters()),
+    }
+
+
+def side(
+    summary: dict,
+    decoded: dict[tuple[int, int], dict],
+    refs: list[str],
+    equal_step: int | None,
+    int8: dict[int, dict] | None = None,
+) -> dict:
     """One system's numbers in the shape ``report`` reads (BLEU by the same sacreBLEU call for both)."""
     from pipeline.metrics import bleu
 
     def score(key):
         return round(bleu(decoded[key]["hypotheses"], refs)[0], 2)
 
+    def decode_record(result: dict) -> dict:
+        return {
+            "sentences": len(result["hypotheses"]),
+            "seconds": result["seconds"],
+            "bleu": round(bleu(result["hypotheses"], refs)[0], 2),
+            "words": sum(len(h.split()) for h in result["hypotheses"]),
+        }
+
     snaps = summary["snapshots"]
     final = snaps[-1]
     records = {r["step"]: r for r in [*snaps, *summary.get("extra", [])]}
-    decode = {}
-    for name, beam in (("greedy", 1), ("beam5", 5)):
-        result = decoded[(final["step"], beam)]
-        decode[name] = {
-            "sentences": len(result["hypotheses"]),
-            "seconds": result["seconds"],
-            "bleu": score((final["step"], beam)),
-            "words": sum(len(h.split()) for h in result["hypotheses"]),
-        }
+    decode = {name: decode_record(decoded[(final["step"], beam)]) for name, beam in (("greedy", 1), ("beam5", 5))}
+    for name, beam in (("greedy_int8", 1), ("beam5_int8", 5)):
+        if int8 and beam in int8:
+            decode[name] = decode_record(int8[beam])
     equal = None
     if equal_step in records and (equal_step, 5) in decoded:
         equal = {"step": equal_step, "elapsed_s": records[equal_step]["elapsed_s"], "bleu": score((equal_step, 5))}
@@ -198,16 +250,21 @@ def run(args: argparse.Namespace) -> None:
     joey, pipe = load_training(out) if args.reuse_training else train_both(args, out)
     sources, refs = multi30k.read_split(TEST, "en"), multi30k.read_split(TEST, "de")
     joey_decoded = decode_joey(args, out, joey)
-    pipe_decoded = decode_pipeline(args, pipe, sources)
+    pipe_decoded, pipe_int8 = decode_pipeline(args, out, pipe, sources)
     equal_step = joey["snapshots"][-1]["step"]
     sides = {
         "joeynmt": side(joey, joey_decoded, refs, equal_step),
-        "pipeline": side(pipe, pipe_decoded, refs, equal_step),
+        "pipeline": side(pipe, pipe_decoded, refs, equal_step, pipe_int8),
     }
     rows = report.all_rows(sides["joeynmt"], sides["pipeline"], args.target_bleu)
     for name, decoded in (("joey", joey_decoded), ("pipeline", pipe_decoded)):
         for (step, beam), result in decoded.items():
             write_text(out / name / f"hyps-step{step}-beam{beam}.txt", "".join(h + "\n" for h in result["hypotheses"]))
+    for beam, result in pipe_int8.items():
+        step = pipe["snapshots"][-1]["step"]
+        write_text(
+            out / "pipeline" / f"hyps-step{step}-beam{beam}-int8.txt", "".join(h + "\n" for h in result["hypotheses"])
+        )
     write_json(
         out / "results.json",
         {

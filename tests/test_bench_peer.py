@@ -165,3 +165,25 @@ def test_table_ratios_and_time_to_bleu():
 def test_first_reach_skips_unscored_snapshots():
     snaps = [{"elapsed_s": 60, "bleu": None}, {"elapsed_s": 120, "bleu": 3.0}, {"elapsed_s": 180, "bleu": 2.0}]
     assert report.first_reach(snaps, 2.5) == 2.0 and report.first_reach(snaps, 3.5) is None
+
+
+def test_int8_rows_are_held_to_the_same_bars_against_joeynmts_fp32():
+    joey = _side([1.0, 2.0, 3.0], pairs=9_000, greedy_words=10_000, beam_words=9_000, beam_seconds=20.0)
+    pipe = _side([5.0, 9.0, 9.5], pairs=30_000, greedy_words=12_000, beam_words=11_000, beam_seconds=4.0)
+    rows = {r.label: r for r in report.all_rows(joey, pipe)}
+    assert not any(label.startswith("pipeline int8") for label in rows)  # only when measured
+    pipe["decode"]["beam5_int8"] = {**pipe["decode"]["beam5"], "seconds": 2.0, "bleu": 8.7}
+    rows = {r.label: r for r in report.all_rows(joey, pipe)}
+    beam = rows["pipeline int8, beam 5: sentences/s"]
+    assert beam.ratio == pytest.approx(10.0) and beam.met and beam.bar.text == "≥ 5×"
+    assert rows["pipeline int8, beam 5: test BLEU"].pipeline == 8.7
+    assert "pipeline int8, greedy: sentences/s" not in rows
+
+
+def test_final_only_needs_an_earlier_run():
+    from pipeline.errors import PipelineError
+    from scripts.bench_peer import parse_args
+
+    with pytest.raises(PipelineError, match="add --reuse-training"):
+        parse_args(["--final-only"])
+    assert parse_args(["--final-only", "--reuse-training"]).final_only

@@ -187,10 +187,10 @@ def summary(watcher: Watcher, cfg) -> dict:
     }
 
 
-def translator(checkpoint: Path, threads: int):
+def translator(checkpoint: Path, threads: int, quantize: str = "none"):
     from pipeline.inference.translator import Translator
 
-    return Translator.from_checkpoint(checkpoint, device="cpu", threads=threads)
+    return Translator.from_checkpoint(checkpoint, device="cpu", threads=threads, quantize=quantize)
 
 
 def decode(model, sources: list[str], beam_size: int) -> tuple[list[str], float]:

@@ -6,7 +6,9 @@ Pure functions over two ``side`` dicts (what ``scripts/bench_peer.py`` measured 
   ``pairs``/``tgt_tokens`` (trained after the first update, which the clock leaves out),
   ``mean_batch_sentences``;
 * ``snapshots``: ``[{"step", "elapsed_s", "bleu"}]`` in training order (beam-5 test BLEU);
-* ``decode``: ``{"greedy"|"beam5": {"sentences", "words", "seconds", "bleu"}}`` at the last snapshot;
+* ``decode``: ``{"greedy"|"beam5": {"sentences", "words", "seconds", "bleu"}}`` at the last snapshot, and
+  for the pipeline optionally ``greedy_int8``/``beam5_int8`` (its dynamic-int8 decoding; JoeyNMT's rows
+  are its fp32 ones, as it has no such mode);
 * ``equal_updates``: ``{"step", "elapsed_s", "bleu"}`` or None.
 """
 
@@ -106,6 +108,20 @@ def decoding_rows(joey: dict, pipe: dict) -> list[Row]:
                 )
             )
         rows.append(Row(f"decoding {name}: output words", j["words"], p["words"], ratio_kind="none"))
+    for search, name in (("greedy_int8", "greedy"), ("beam5_int8", "beam 5")):
+        if search not in pipe["decode"]:
+            continue
+        j, p = joey["decode"][search.removesuffix("_int8")], pipe["decode"][search]
+        rows.append(Row(f"pipeline int8, {name}: test BLEU", j["bleu"], p["bleu"], ratio_kind="none"))
+        for unit, label in (("sentences", "sentences/s"), ("words", "output words/s")):
+            rows.append(
+                Row(
+                    f"pipeline int8, {name}: {label}",
+                    per_second(j[unit], j["seconds"]),
+                    per_second(p[unit], p["seconds"]),
+                    bars.get((search.removesuffix("_int8"), unit)),
+                )
+            )
     return rows
 
 
