@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,39 @@ def test_augment_crop_keeps_the_pixels(tmp_path):
             )
         ]
         assert shifts, i
+
+
+def test_the_captioner_cnn_autoencoder_preset_trains_on_cifar_and_photo_crops(tmp_path):
+    """The preset end to end through the CLI on tiny data: its checkpoint counts both kinds of images and
+    initialises the quick captioner's CNN."""
+    from pipeline.checkpoint import load_checkpoint
+    from pipeline.cli import main
+    from tests.synthetic import cifar_pickles
+
+    colours = {f"train{i}.jpg": (40 * i, 200 - 40 * i, 90) for i in range(3)}
+    _flickr_root(tmp_path / "flickr8k", colours)
+    run = tmp_path / "ae"
+    overrides = [
+        f"run.dir={run}",
+        f"run.stages={tmp_path / 'stages'}",
+        f"data.root={cifar_pickles(tmp_path / 'cifar10')}",
+        f"data.flickr8k_root={tmp_path / 'flickr8k'}",
+        "data.flickr8k_crops=30",
+        "data.valid_size=20",
+        "train.batch_size=20",
+        "train.max_epochs=1",
+        "train.device=cpu",
+        "model.code_size=8",
+    ]
+    conf = Path(__file__).resolve().parents[1] / "conf" / "autoencoder_cifar10.yaml"
+    assert main(["train", str(conf), "--preset", "captioner_cnn", *overrides]) == 0
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert ckpt.meta["training_images"] == {"cifar10_train": 80, "flickr8k_train_crops": 30}
+    cfg = CaptionModelConfig(
+        encoder=ImageEncoderConfig(
+            widths=(32, 64, 128), blocks=(1, 1, 1), init_checkpoint=str(run / "checkpoints" / "best.pt")
+        ),
+        decoder=DecoderConfig(embedding_size=8, hidden_size=16),
+    )
+    model = build_caption_model(cfg, vocab_size=11)
+    assert torch.equal(model.encoder.backbone.stem[0].weight, ckpt.model["encoder.stem.0.weight"])
