@@ -45,9 +45,7 @@ def flickr8k_train_crops(
     out = torch.empty(count, 3, size, size)
     for start in range(0, count, chunk):
         rows = slice(start, min(start + chunk, count))
-        order = which[rows].numpy()
-        pixels = torch.from_numpy(np.asarray(photos[np.sort(order)]))[np.argsort(np.argsort(order))]
-        x = pixels.permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.asarray(photos[which[rows].numpy()])).permute(0, 3, 1, 2).float() / 255.0
         theta = torch.zeros(len(x), 2, 3)
         theta[:, 0, 0] = theta[:, 1, 1] = sides[rows]
         theta[:, :, 2] = centres[rows]
