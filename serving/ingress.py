@@ -66,6 +66,16 @@ MEDIA_TYPES = {
 }
 
 
+def _item_result(result):
+    """A model's answer for one item, or its own failure (e.g. a damaged image) as that item's 4xx.
+
+    Defined above the deployment: Serve pickles the ingress class with the globals it sees when decorated.
+    """
+    if isinstance(result, dict) and "error" in result:
+        raise ApiError(result["status"], result["error"])
+    return result
+
+
 @app.middleware("http")
 async def _media_type(request: Request, call_next):
     """415 before any body parsing when a POST carries the wrong Content-Type."""
@@ -376,10 +386,3 @@ class Ingress:
     @app.get("/", include_in_schema=False)
     async def page(self) -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
-
-
-def _item_result(result):
-    """A model's answer for one item, or its own failure (e.g. a damaged image) as that item's 4xx."""
-    if isinstance(result, dict) and "error" in result:
-        raise ApiError(result["status"], result["error"])
-    return result
