@@ -89,40 +89,39 @@ def training_rows(joey: dict, pipe: dict) -> list[Row]:
 
 
 def decoding_rows(joey: dict, pipe: dict) -> list[Row]:
-    bars = {
-        ("greedy", "words"): Bar("≥ 3×", at_least=3),
-        ("beam5", "sentences"): Bar("≥ 5×", at_least=5),
-        ("beam5", "words"): Bar("≥ 4×", at_least=4),
-    }
     rows = []
     for search, name in (("greedy", "greedy"), ("beam5", "beam 5")):
         j, p = joey["decode"][search], pipe["decode"][search]
         rows.append(Row(f"test BLEU after the budget, {name}", j["bleu"], p["bleu"], ratio_kind="none"))
-        for unit, label in (("sentences", "sentences/s"), ("words", "output words/s")):
-            rows.append(
-                Row(
-                    f"decoding {name}: {label}",
-                    per_second(j[unit], j["seconds"]),
-                    per_second(p[unit], p["seconds"]),
-                    bars.get((search, unit)),
-                )
-            )
+        rows += _rate_rows(f"decoding {name}", j, p, search)
         rows.append(Row(f"decoding {name}: output words", j["words"], p["words"], ratio_kind="none"))
-    for search, name in (("greedy_int8", "greedy"), ("beam5_int8", "beam 5")):
-        if search not in pipe["decode"]:
+    for search, name in (("greedy", "greedy"), ("beam5", "beam 5")):
+        if f"{search}_int8" not in pipe["decode"]:
             continue
-        j, p = joey["decode"][search.removesuffix("_int8")], pipe["decode"][search]
+        j, p = joey["decode"][search], pipe["decode"][f"{search}_int8"]
         rows.append(Row(f"pipeline int8, {name}: test BLEU", j["bleu"], p["bleu"], ratio_kind="none"))
-        for unit, label in (("sentences", "sentences/s"), ("words", "output words/s")):
-            rows.append(
-                Row(
-                    f"pipeline int8, {name}: {label}",
-                    per_second(j[unit], j["seconds"]),
-                    per_second(p[unit], p["seconds"]),
-                    bars.get((search.removesuffix("_int8"), unit)),
-                )
-            )
+        rows += _rate_rows(f"pipeline int8, {name}", j, p, search)
     return rows
+
+
+DECODING_BARS = {
+    ("greedy", "words"): Bar("≥ 3×", at_least=3),
+    ("beam5", "sentences"): Bar("≥ 5×", at_least=5),
+    ("beam5", "words"): Bar("≥ 4×", at_least=4),
+}
+
+
+def _rate_rows(prefix: str, joey: dict, pipe: dict, search: str) -> list[Row]:
+    """Sentences/s and output words/s of one decode on each side, with the bar of that search."""
+    return [
+        Row(
+            f"{prefix}: {label}",
+            per_second(joey[unit], joey["seconds"]),
+            per_second(pipe[unit], pipe["seconds"]),
+            DECODING_BARS.get((search, unit)),
+        )
+        for unit, label in (("sentences", "sentences/s"), ("words", "output words/s"))
+    ]
 
 
 def quality_rows(joey: dict, pipe: dict, target_bleu: float | None = None) -> list[Row]:
