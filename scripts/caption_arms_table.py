@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.caption_metrics import METRICS  # noqa: E402
 
 
 def rows(name: str, run: Path) -> list[str]:
