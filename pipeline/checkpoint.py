@@ -90,6 +90,14 @@ def checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(_read(Path(path), "cpu", mmap=True)["meta_json"])
 
 
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The training step a trainer checkpoint holds (``None`` for one without training state), read
+    memory-mapped."""
+    train = _read(Path(path), "cpu", mmap=True).get("train") or {}
+    state = train.get("state") or {}
+    return state.get("step")
+
+
 def checkpoint_task(path: str | os.PathLike) -> str:
     """The task a checkpoint belongs to, read without loading its tensors (memory-mapped)."""
     return checkpoint_meta(path)["task"]

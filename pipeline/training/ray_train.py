@@ -11,7 +11,9 @@ Checkpoints: rank 0 writes the run folder's ``last.pt`` and ``best.pt`` as a sin
 attaches ``last.pt`` to Ray Train's report at every checkpoint. A worker that dies makes Ray Train restart
 the group (``--max-failures``); the new workers resume from the latest reported checkpoint (or, on the
 first start, from the run folder's ``last.pt``, as ``pipeline train`` always does), so no more than
-``train.checkpoint_every`` steps are lost.
+``train.checkpoint_every`` steps are lost. A later call finds the reported snapshot of the run too, and
+resumes from it unless every rank's run folder holds a newer ``last.pt`` (a single-process run went on);
+``--restart`` deletes it.
 
 On several machines: start Ray on each (``ray start --head`` on one, ``ray start --address HEAD:6379`` on
 the others), give ``--address auto`` (or ``HEAD:6379``) and ``--storage`` a folder every node can reach
@@ -68,6 +70,9 @@ def train_on_ray(
     gpus = ray.cluster_resources().get("GPU", 0) >= workers and cfg.train.device != "cpu"
     run_dir = Path(cfg.run.dir).resolve()
     storage = str(Path(storage).resolve()) if storage and "://" not in storage else storage
+    storage = storage or str(run_dir.parent / "ray_train")
+    if options.restart:  # else Ray Train would restore the snapshot an earlier call reported
+        _forget_reported(storage, run_dir.name)
     trainer = TorchTrainer(
         _worker,
         train_loop_config={
@@ -81,7 +86,7 @@ def train_on_ray(
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus, resources_per_worker={"CPU": cpus_per_worker}),
         run_config=RunConfig(
             name=run_dir.name,
-            storage_path=storage or str(run_dir.parent / "ray_train"),
+            storage_path=storage,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=1),
         ),
@@ -93,16 +98,36 @@ def train_on_ray(
     return run_dir
 
 
+def _forget_reported(storage: str, name: str) -> None:
+    """Delete Ray Train's stored run ``name`` (its snapshot and reported checkpoints), local or remote."""
+    import pyarrow.fs
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(storage if "://" in storage else f"file://{storage}")
+    folder = f"{root.rstrip('/')}/{name}"
+    if filesystem.get_file_info(folder).type != pyarrow.fs.FileType.NotFound:
+        filesystem.delete_dir(folder)
+
+
 def _start_ray(address: str | None) -> None:
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if ray.is_initialized():
         return
+    # Train V2 patches ``print`` in its workers to also go through logging, which shows every status line
+    # twice; the trainer's lines already reach the driver through Ray's own log forwarding.
+    runtime_env = {"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
     else:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1")
+        # With the dashboard: Train V2's placement-group cleaner polls the state API, which it serves;
+        # without one it logs a warning every second of the run.
+        ray.init(
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            runtime_env=runtime_env,
+        )
 
 
 def _worker(loop: dict) -> None:
@@ -117,15 +142,37 @@ def _worker(loop: dict) -> None:
     task, cfg = load_task_config(loop["config"], loop["preset"], loop["overrides"])
     options = TrainOptions(**loop["options"])
     restored = ray.train.get_checkpoint()
-    if restored is not None:  # a restarted group: continue from the last reported checkpoint
+    if restored is not None:  # a restarted group, or an earlier call's snapshot: continue from it
+        last = Path(cfg.run.dir) / "checkpoints" / "last.pt"
         with restored.as_directory() as folder:
-            _install_last(Path(folder) / "last.pt", Path(cfg.run.dir) / "checkpoints" / "last.pt")
+            if not _run_folders_are_newer(Path(folder) / "last.pt", last):
+                _install_last(Path(folder) / "last.pt", last)
         options = TrainOptions(force=False, restart=False)
     set_reporter(_report)
     try:
         task.train(cfg, options)
     finally:
         set_reporter(None)
+
+
+def _run_folders_are_newer(reported: Path, last: Path) -> bool:
+    """Whether every rank's run folder holds a ``last.pt`` past Ray Train's latest reported checkpoint,
+    all at the same step: e.g. a single-process run went on in the run folder after an earlier
+    ``--workers`` call. Then that file is the one to resume from; otherwise (a restarted group, or ranks on
+    nodes whose run folders differ) every rank installs the reported one, so all ranks resume alike.
+    Decided collectively, so the ranks cannot disagree."""
+    import torch
+    import torch.distributed as dist
+
+    from pipeline.checkpoint import checkpoint_step
+
+    ours = (checkpoint_step(last) or -1) if last.is_file() else -1
+    theirs = checkpoint_step(reported) or -1
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    steps = torch.tensor([ours, -ours], dtype=torch.int64, device=device)
+    dist.all_reduce(steps, op=dist.ReduceOp.MAX)
+    highest, lowest = int(steps[0]), -int(steps[1])
+    return highest == lowest and lowest > theirs
 
 
 def _install_last(source: Path, target: Path) -> None:

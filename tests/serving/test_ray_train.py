@@ -3,7 +3,8 @@
 Two Ray Train workers (gloo) each take half the rows of every global batch. With dropout off, their
 summed, token-weighted gradients are the whole batch's, so the weights after N steps must equal a
 single process's after N steps up to float reduction order; a second call resumes from the run's
-checkpoint and continues to the same weights as an uninterrupted single-process run.
+checkpoint and continues to the same weights as an uninterrupted single-process run, a later one from a
+newer ``last.pt`` left by a single-process run, and ``--restart`` starts over.
 """
 
 from __future__ import annotations
@@ -84,6 +85,20 @@ def test_two_workers_take_the_single_process_steps_and_resume(ray_cluster, trans
     train_on_ray(CONFIG, "quick", tiny(run, translation_stages, 6), TrainOptions(), 2, storage=str(storage))
     assert load_checkpoint(run / "checkpoints" / "last.pt").train["state"]["step"] == 6
     assert_close(weights(run), reference6, initial)  # resumed at step 4, not restarted
+
+    # A single-process run goes on in the same folder (differently: a tight gradient clip), past the snapshot
+    # Ray Train keeps from the call above: the next call resumes from the newer last.pt, not the snapshot.
+    task, cfg = load_task_config(CONFIG, "quick", [*tiny(run, translation_stages, 8), "train.clip_grad_norm=0.01"])
+    task.train(cfg, TrainOptions())
+    went_on = weights(run)
+    train_on_ray(CONFIG, "quick", tiny(run, translation_stages, 8), TrainOptions(), 2, storage=str(storage))
+    assert load_checkpoint(run / "checkpoints" / "last.pt").train["state"]["step"] == 8
+    assert all(torch.equal(weights(run)[k], went_on[k]) for k in went_on)  # nothing retrained from step 6
+
+    # --restart starts over, whatever the run folder and Ray Train's storage hold.
+    train_on_ray(CONFIG, "quick", tiny(run, translation_stages, 4), TrainOptions(restart=True), 2, storage=str(storage))
+    assert load_checkpoint(run / "checkpoints" / "last.pt").train["state"]["step"] == 4
+    assert_close(weights(run), reference4, initial)
 
 
 def toy_run(out_dir: str, steps: int) -> None:
