@@ -197,16 +197,22 @@ class Decoder(nn.Module):
         h, c, feed = state.hidden[0], state.cell[0], state.feed
         outputs, weights = [], []
         for t in range(tgt_in.size(1)):
-            gates = torch.addmm(gates_in[:, t], torch.cat([feed, h], dim=1), w_feed)  # (B, 4H), PyTorch order
-            i, f, g, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
-            attentional, step_weights = self._attend(h[:, None], enc, state.keys)  # (B, 1, H)
-            feed = attentional[:, 0]
+            h, c, feed, step_weights = self._feed_step(gates_in[:, t], feed, h, c, w_feed, enc, state.keys)
             outputs.append(feed)
             weights.append(step_weights)
         attention = torch.cat(weights, dim=1) if self.attention is not None else None
         return torch.stack(outputs, dim=1), attention
+
+    def _feed_step(self, gates_in, feed, h, c, w_feed, enc: EncoderOutput, keys):
+        """One position of the input-feeding recurrence: the [h̃ₜ₋₁ ; hₜ₋₁] half of the gate product, the
+        LSTM cell, attention. gates_in (B, 4H) holds the embedding half and both biases → h, c, h̃ (B, H)
+        and the attention weights (B, 1, S) or None."""
+        gates = torch.addmm(gates_in, torch.cat([feed, h], dim=1), w_feed)  # (B, 4H), PyTorch order
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+        attentional, step_weights = self._attend(h[:, None], enc, keys)  # (B, 1, H)
+        return h, c, attentional[:, 0], step_weights
 
     def _forward_stepwise_generic(self, inputs: torch.Tensor, state: DecoderState, enc: EncoderOutput):
         outputs, weights = [], []
