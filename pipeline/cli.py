@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import entry_points
 
 import pipeline.commands as commands
-from pipeline.commands import add_config_args, resolve_checkpoint
+from pipeline.commands import ListThenOverrides, add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
 from pipeline.tasks import EvalOptions, TrainOptions, get_task, load_task_config
 
@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a checkpoint on test splits and write a JSON report")
     add_config_args(p, required=False)
     p.add_argument("--checkpoint", help="checkpoint file (default: the config's run's best.pt)")
-    p.add_argument("--splits", nargs="+", help="splits to score (default: the task's test splits)")
-    p.add_argument("--beam-size", type=int, nargs="+", help="beam sizes to score; 1 is greedy")
+    p.add_argument("--splits", action=ListThenOverrides, help="splits to score (default: the task's test splits)")
+    p.add_argument("--beam-size", action=ListThenOverrides, convert=int, help="beam sizes to score; 1 is greedy")
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="decode locally or on Ray Data")
     p.add_argument("--address", help="Ray cluster address for --engine ray (default: start a local one)")
     p.add_argument("--report", help="report path (default: next to the checkpoint)")
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ensemble",
-        nargs="+",
+        action=ListThenOverrides,
         metavar="PT",
         help="translation: decode with these checkpoints too, as one ensemble (same data stages)",
     )
@@ -132,15 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may follow options (`train CONFIG --preset quick train.lr=1e-3`): argparse leaves those over
     stray = [item for item in extra if "=" not in item or item.startswith("-")]
     if stray or (extra and not hasattr(args, "overrides")):
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    extra = [*getattr(args, "spilled_overrides", []), *extra]  # e.g. after `--beam-size 1 5`
     if extra:
         args.overrides = [*(args.overrides or []), *extra]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return args.func(args)
     except PipelineError as err:

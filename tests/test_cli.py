@@ -104,3 +104,19 @@ def test_doctor_and_config_show():
     assert shown.returncode == 0, shown.stderr
     assert "tgt_lang: fr" in shown.stdout and "dir: data/runs/en_fr_quick" in shown.stdout
     assert "# label-smoothing epsilon of the cross-entropy" in shown.stdout
+
+
+def test_overrides_after_a_list_option_stay_overrides():
+    from pipeline.cli import parse_args
+
+    args = parse_args(
+        ["evaluate", "--checkpoint", "x.pt", "--beam-size", "1", "5", "train.threads=1", "search.max_len=9"]
+    )
+    assert args.beam_size == [1, 5]
+    assert args.overrides == ["train.threads=1", "search.max_len=9"]
+    args = parse_args(["evaluate", "--config", "c.yaml", "a.b=1", "--splits", "val", "test_2016_flickr", "c=2"])
+    assert args.splits == ["val", "test_2016_flickr"] and args.overrides == ["a.b=1", "c=2"]
+    with pytest.raises(SystemExit):  # a list option with no value of its own is still an error
+        parse_args(["evaluate", "--checkpoint", "x.pt", "--beam-size", "train.threads=1"])
+    with pytest.raises(SystemExit):
+        parse_args(["evaluate", "--checkpoint", "x.pt", "--beam-size", "five"])

@@ -7,11 +7,34 @@ building the parser (``pipeline --help``) imports no torch.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.runs import RunFolder
 from pipeline.tasks import load_task_config
+
+OVERRIDE = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*=")  # key.path=value
+
+
+class ListThenOverrides(argparse.Action):
+    """A ``nargs="+"`` option that may be followed by ``key=value`` overrides, which argparse would take
+    as more of its values (``--beam-size 1 5 train.threads=1``): those go back to the overrides."""
+
+    def __init__(self, *args, convert=str, **kwargs):
+        super().__init__(*args, nargs="+", **kwargs)
+        self.convert = convert
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        spilled = [v for v in values if OVERRIDE.match(v)]
+        mine = [v for v in values if not OVERRIDE.match(v)]
+        if not mine:
+            parser.error(f"argument {option_string}: expected at least one value before {spilled[0]}")
+        try:
+            setattr(namespace, self.dest, [self.convert(v) for v in mine])
+        except ValueError:
+            parser.error(f"argument {option_string}: invalid {self.convert.__name__} value in {' '.join(mine)}")
+        namespace.spilled_overrides = [*getattr(namespace, "spilled_overrides", []), *spilled]
 
 
 def add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
