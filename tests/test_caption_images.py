@@ -146,3 +146,34 @@ def test_caption_batches_are_fixed_by_seed_and_epoch():
     assert batch.n_tokens == int((batch.tgt_out != 0).sum())
     order = [torch.cat([b.image_index for b in source.epoch(e)]).tolist() for e in (1, 2)]
     assert sorted(order[0]) == list(range(7)) and order[0] != order[1]  # every image once, reshuffled
+
+
+def test_a_flipped_image_gets_its_captions_mirrored():
+    """hflip with flip_swaps: the captions of a flipped image say right where they said left, and back."""
+    from pipeline.data.caption_batches import CaptionBatches
+    from pipeline.data.captions import CaptionSplit
+    from pipeline.data.vocabulary import Vocabulary
+    from pipeline.tasks.captioning import flip_swaps
+
+    vocab = Vocabulary.build([["a", "dog", "left", "of", "the", "right", "door"]])
+    words = [["a", "dog", "left", "of", "the", "door"], ["the", "right", "door"]]
+    ids = [vocab.encode(w) for w in words]
+    offsets = np.concatenate([[0], np.cumsum([len(i) for i in ids])])
+    split = CaptionSplit(np.concatenate(ids).astype(np.int32), offsets, np.zeros(2, np.int32), ["0.jpg"], [[]])
+    pixels = np.random.default_rng(0).integers(0, 255, (1, 8, 8, 3), dtype=np.uint8)
+    swaps = flip_swaps(vocab, [("left", "right"), ("up", "down")])  # up/down are not in the vocabulary
+    assert swaps == {
+        vocab.encode(["left"])[0]: vocab.encode(["right"])[0],
+        vocab.encode(["right"])[0]: vocab.encode(["left"])[0],
+    }
+
+    def captions(hflip: float, swaps: dict) -> list[list[str]]:
+        augment = Augment(AugmentConfig(crop_scale=(1.0, 1.0), hflip=hflip, jitter=0.0))
+        batch = CaptionBatches(split, pixels, 1, 20, 0, augment, None, swaps).epoch(0)[0]
+        if hflip:
+            assert torch.equal(batch.images[0], torch.from_numpy(pixels[0]).permute(2, 0, 1).float().flip(-1) / 255)
+        return [vocab.decode(row.tolist()) for row in batch.tgt_out]
+
+    assert captions(1.0, swaps) == [["a", "dog", "right", "of", "the", "door"], ["the", "left", "door"]]
+    assert captions(0.0, swaps) == words  # not flipped: untouched
+    assert captions(1.0, {}) == words  # flip_swaps: [] flips the image alone

@@ -68,10 +68,12 @@ class CaptionBatches:
         seed: int,
         augment: Augment | None = None,
         captions_per_image: int | None = None,
+        flip_swaps: dict[int, int] | None = None,
     ):
         self.split, self.pixels, self.batch_images = split, pixels, batch_images
         self.max_caption_len, self.seed, self.augment = max_caption_len, seed, augment
         self.captions_per_image = captions_per_image
+        self.flip_swaps = flip_swaps or {}  # word id → its mirror's id, both ways
         self.groups = split.captions_of()
 
     def epoch(self, epoch: int) -> Sequence[CaptionBatch]:
@@ -90,12 +92,16 @@ class CaptionBatches:
     def make(self, rows: np.ndarray, picks: list[list[int]], generator: torch.Generator | None) -> CaptionBatch:
         rows = np.sort(rows)  # memmap reads in file order
         pixels = torch.from_numpy(np.ascontiguousarray(self.pixels[rows]))  # (B, H, W, 3) uint8
-        images = self.augment(pixels, generator) if self.augment is not None else to_float(pixels)
+        if self.augment is not None:
+            images, flipped = self.augment.apply(pixels, generator)
+        else:
+            images, flipped = to_float(pixels), torch.zeros(len(rows), dtype=torch.bool)
         caption_image, targets = [], []
         for b, row in enumerate(rows.tolist()):
+            mirror = self.flip_swaps if flipped[b] else {}
             for c in picks[row]:
                 caption_image.append(b)
-                targets.append(self.split.caption(c)[: self.max_caption_len].tolist())
+                targets.append([mirror.get(t, t) for t in self.split.caption(c)[: self.max_caption_len].tolist()])
         bos, eos, pad_id = Vocabulary.bos_id, Vocabulary.eos_id, Vocabulary.pad_id
         return CaptionBatch(
             images,

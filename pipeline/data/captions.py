@@ -51,6 +51,11 @@ class CaptionDataBase(Config):
     max_caption_len: int = Field(20, description="training captions are cut to this many words (+ </s>)")
     images: ImageConfig = Field(ImageConfig(), description="how images are resized and cached")
     augment: AugmentConfig = Field(AugmentConfig(), description="random augmentation of the training batches")
+    flip_swaps: list[tuple[str, str]] = Field(
+        [("left", "right")],
+        description="word pairs exchanged in the captions of horizontally flipped training images, so that a "
+        "flip keeps its captions true ([]: flip the image alone)",
+    )
 
 
 class Flickr8kCaptionDataConfig(CaptionDataBase):

@@ -213,9 +213,14 @@ class Augment:
         self.cfg = cfg
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.apply(images, generator)[0]
+
+    def apply(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented images and which of them were flipped, (B,) bool (for captions that name sides)."""
         cfg = self.cfg
         x = to_float(images)  # (B, 3, H, W)
         batch = x.size(0)
+        flip = torch.zeros(batch, dtype=torch.bool)
         if cfg.crop_scale != (1.0, 1.0):
             x = self._crop(x, generator)
         if cfg.hflip > 0:
@@ -226,7 +231,7 @@ class Augment:
             contrast = 1 + (torch.rand(batch, 1, 1, 1, generator=generator) * 2 - 1) * cfg.jitter
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             x = ((x - mean) * contrast + mean) * bright
-        return x.clamp(0, 1)
+        return x.clamp(0, 1), flip
 
     def _crop(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Per-image random crop box, resampled back to (H, W) with one ``grid_sample``."""

@@ -34,6 +34,17 @@ def encoder_source(encoder) -> dict:
     return {"kind": "random initialisation"}
 
 
+def flip_swaps(vocab, pairs) -> dict[int, int]:
+    """Word pairs to exchange when an image is flipped, as ids of the vocabulary (both directions); a pair
+    with a word outside the vocabulary is left out (its captions name <unk>, which no flip changes)."""
+    swaps: dict[int, int] = {}
+    for a, b in pairs:
+        ia, ib = vocab.encode([a, b])
+        if vocab.unk_id not in (ia, ib):
+            swaps[ia], swaps[ib] = ib, ia
+    return swaps
+
+
 def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path:
     data = prepare_captions(cfg.data, cfg.run.stages, options.force)
     runtime = train_runtime(cfg.train)
@@ -50,6 +61,7 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
         cfg.train.seed,
         augment,
         cfg.train.captions_per_image,
+        flip_swaps(data.vocab, cfg.data.flip_swaps),
     )
     dev = data.split("dev")
     limit = cfg.train.valid_limit or len(dev.names)
