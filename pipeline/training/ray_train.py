@@ -166,8 +166,13 @@ def _run_folders_are_newer(reported: Path, last: Path) -> bool:
 
     from pipeline.checkpoint import checkpoint_step
 
-    ours = (checkpoint_step(last) or -1) if last.is_file() else -1
-    theirs = checkpoint_step(reported) or -1
+    def step_of(path: Path) -> int:  # -1: none, or unreadable (a rank must not fail before the all-reduce)
+        try:
+            return (checkpoint_step(path) or -1) if path.is_file() else -1
+        except PipelineError:
+            return -1
+
+    ours, theirs = step_of(last), step_of(reported)
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
     steps = torch.tensor([ours, -ours], dtype=torch.int64, device=device)
     dist.all_reduce(steps, op=dist.ReduceOp.MAX)
