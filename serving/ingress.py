@@ -290,24 +290,25 @@ class Ingress:
             response.update(words=result["words"], attention=result["attention"], grid=result["grid"])
         return response
 
-    @app.post("/v1/edit", summary="iGAN: project an uploaded image onto the GAN, then paint colour strokes on it")
+    @app.post("/v1/edit", summary="iGAN: project an upload onto the GAN; edit it with colour strokes and sketch lines")
     async def edit(
         self,
         file: Annotated[UploadFile, File(description="the image (resized to the GAN's resolution)")],
-        strokes: Annotated[str, Form(description='JSON list of "x,y,r,colour" in the GAN\'s pixel grid')],
+        strokes: Annotated[str, Form(description='JSON list of "x,y,r,colour" in the GAN\'s pixel grid')] = "[]",
+        sketch: Annotated[str, Form(description='JSON list of lines "x0,y0,x1,y1" in the GAN\'s pixel grid')] = "[]",
         steps: Annotated[int, Form()] = 150,
         frames: Annotated[int, Form()] = 8,
     ) -> dict:
         if self.editor is None:
             raise ApiError(400, "this server has no editing model (its GAN checkpoint did not exist when it started)")
-        specs = parse_strokes(strokes, self.limits)
+        specs, lines = parse_strokes(strokes, self.limits, sketch)
         if not 1 <= steps <= self.limits.max_edit_steps:
             raise ApiError(422, f"steps must be between 1 and {self.limits.max_edit_steps}, got {steps}")
         if not 2 <= frames <= 16:
             raise ApiError(422, f"frames must be between 2 and 16, got {frames}")
         data = await file.read(self.limits.max_upload_bytes + 1)
         check_image(data, self.limits)  # header only, as for /v1/caption
-        job = EditJob(data, specs, steps, self.limits.max_edit_seconds, frames)
+        job = EditJob(data, specs, steps, self.limits.max_edit_seconds, frames, lines)
         return await self._call(self.editor.edit, job)
 
     async def _search(self) -> dict:

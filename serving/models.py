@@ -277,6 +277,7 @@ class EditJob:
     steps: int  # edit optimisation steps (the ingress caps them)
     max_seconds: float  # wall-time cap of the projection and of the edit, each
     frames: int = 8  # morph frames from the projection to the edit
+    lines: tuple[str, ...] = ()  # sketch lines "x0,y0,x1,y1" in the GAN's pixel grid
 
 
 @serve.deployment(
@@ -307,13 +308,17 @@ class EditorModel:
         import dataclasses
         import time
 
+        from pipeline.gan.constraints import rasterise_lines
+
         started = time.perf_counter()
         try:
             image = self._image(job.data)
+            sketch = rasterise_lines(list(job.lines), self.editor.shape) if job.lines else None
+            self.editor.constraints(list(job.strokes), sketch)  # bad strokes or lines: 422 before any optimisation
             budget = dataclasses.replace(self.budget, max_seconds=job.max_seconds)
             projection = self.editor.project(image, budget=budget)
             result = self.editor.edit(
-                projection, list(job.strokes), steps=job.steps, max_seconds=job.max_seconds, frames=job.frames
+                projection, list(job.strokes), sketch, steps=job.steps, max_seconds=job.max_seconds, frames=job.frames
             )
         except PipelineError as err:
             return {"error": str(err), "status": 422}
@@ -326,6 +331,8 @@ class EditorModel:
             "projection_mse": float(projection.error[0]),
             "colour_error_before": result.colour_error_before,
             "colour_error_after": result.colour_error_after,
+            "edge_error_before": result.edge_error_before,
+            "edge_error_after": result.edge_error_after,
             "steps": result.steps,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -92,20 +92,34 @@ def check_image(data: bytes, limits: Limits, min_side: int = 1, purpose: str = "
 STROKE = re.compile(r"^\s*\d+(\.\d+)?\s*,\s*\d+(\.\d+)?\s*,\s*\d+(\.\d+)?\s*,\s*[#\w.]+\s*$")
 
 
-def parse_strokes(text: str, limits: Limits) -> tuple[str, ...]:
-    """``/v1/edit``'s strokes field: a JSON list of "x,y,r,colour" strings (their ranges are checked against
-    the GAN's resolution in the editor replica)."""
+LINE = re.compile(r"^\s*\d+(\.\d+)?\s*(,\s*\d+(\.\d+)?\s*){3}$")
+
+
+def _json_strings(text: str, field: str, shape: str) -> list[str]:
     try:
-        strokes = json.loads(text)
+        items = json.loads(text)
     except ValueError:
-        raise ApiError(422, 'strokes must be a JSON list of "x,y,r,colour" strings') from None
-    if not isinstance(strokes, list) or not all(isinstance(s, str) for s in strokes):
-        raise ApiError(422, 'strokes must be a JSON list of "x,y,r,colour" strings')
-    if not strokes:
-        raise ApiError(422, "an edit needs at least one stroke")
-    if len(strokes) > limits.max_edit_strokes:
-        raise ApiError(413, f"{len(strokes)} strokes; at most {limits.max_edit_strokes} are accepted")
+        items = None
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise ApiError(422, f'{field} must be a JSON list of "{shape}" strings')
+    return items
+
+
+def parse_strokes(text: str, limits: Limits, sketch: str = "[]") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``/v1/edit``'s strokes and sketch fields: JSON lists of "x,y,r,colour" and "x0,y0,x1,y1" strings (their
+    ranges are checked against the GAN's resolution in the editor replica) → (strokes, sketch lines)."""
+    strokes = _json_strings(text, "strokes", "x,y,r,colour")
+    lines = _json_strings(sketch, "sketch", "x0,y0,x1,y1")
+    if not strokes and not lines:
+        raise ApiError(422, "an edit needs at least one stroke or sketch line")
+    if len(strokes) + len(lines) > limits.max_edit_strokes:
+        raise ApiError(
+            413, f"{len(strokes) + len(lines)} strokes and sketch lines; at most {limits.max_edit_strokes} are accepted"
+        )
     bad = [s for s in strokes if not STROKE.match(s)]
     if bad:
         raise ApiError(422, f'stroke {bad[0][:40]!r} is not "x,y,r,colour" (e.g. "8,8,3,white" or "4,10,2,#ff0000")')
-    return tuple(strokes)
+    bad = [s for s in lines if not LINE.match(s)]
+    if bad:
+        raise ApiError(422, f'sketch line {bad[0][:40]!r} is not "x0,y0,x1,y1" (e.g. "3,8,12,8")')
+    return tuple(strokes), tuple(lines)

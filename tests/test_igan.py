@@ -7,7 +7,7 @@ import torch
 
 from pipeline.checkpoint import Checkpoint, save_checkpoint
 from pipeline.errors import PipelineError
-from pipeline.gan.constraints import edge_map, parse_stroke, rasterise
+from pipeline.gan.constraints import edge_map, parse_stroke, rasterise, rasterise_lines
 from pipeline.gan.dcgan import DCGANGenerator
 from pipeline.gan.editing import EditBudget, Editor
 from pipeline.gan.encoder import TASK_NAME, LatentEncoder
@@ -92,6 +92,34 @@ def test_sketch_edit_raises_edges_on_the_lines(generator):
     before = edge_map(result.projection.image)[0, 0][lines].mean()
     after = edge_map(result.final[None])[0, 0][lines].mean()
     assert after > before and result.colour_error_after is None
+
+
+def test_sketch_lines_are_rasterised_one_pixel_wide():
+    sketch = rasterise_lines(["3,8,12,8", "5,2,5,2"], SHAPE)
+    expected = torch.zeros(16, 16)
+    expected[8, 3:13] = 1.0  # the horizontal segment, both end pixels included
+    expected[2, 5] = 1.0  # a zero-length line is its one pixel
+    assert torch.equal(sketch, expected)
+    diagonal = rasterise_lines(["0,0,15,15"], SHAPE)
+    assert torch.equal(diagonal, torch.eye(16))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("1,2,3", "expected x0,y0,x1,y1"), ("a,2,3,4", "must be numbers"), ("0,0,16,3", "outside the 16x16 image")],
+)
+def test_bad_sketch_lines_are_one_clear_line(spec, message):
+    with pytest.raises(PipelineError, match=message):
+        rasterise_lines([spec], SHAPE)
+
+
+def test_a_sketch_from_lines_raises_edges_and_reports_its_error(generator):
+    editor = Editor(generator, edit_budget=EditBudget(steps=60, prior_weight=0.01))
+    sketch = rasterise_lines(["8,3,8,12"], SHAPE)
+    projection = editor.project(torch.full(SHAPE, 0.5), budget=ProjectionBudget(steps=10, restarts=1))
+    result = editor.edit(projection, [], sketch=sketch)
+    assert result.edge_error_after < result.edge_error_before
+    assert result.colour_error_before is None
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,13 @@ def register(subparsers) -> None:
         help="a disc of colour (name, #rrggbb or grey 0..1) at pixel (x, y) of the GAN's resolution; repeatable",
     )
     p.add_argument("--sketch", help="an edge map (white lines on black), resized to the GAN's resolution")
+    p.add_argument(
+        "--line",
+        action="append",
+        default=[],
+        metavar="x0,y0,x1,y1",
+        help="a sketch line from (x0, y0) to (x1, y1) in the GAN's pixel grid; repeatable, drawn over --sketch",
+    )
     p.add_argument("--frames", type=int, default=8, help="morph frames from projection to edit (default 8)")
     p.add_argument("--edit-steps", type=int, default=150, help="optimisation steps of the edit (default 150)")
     p.add_argument("--prior-weight", type=float, default=0.05, help="λ of λ‖z − z0‖²/d (default 0.05)")
@@ -135,6 +142,7 @@ def project(args: argparse.Namespace) -> int:
 def edit(args: argparse.Namespace) -> int:
     import torch
 
+    from pipeline.gan.constraints import rasterise_lines
     from pipeline.gan.editing import load_image, paint_constraints, save_morph
     from pipeline.gan.figures import save_grid
 
@@ -142,6 +150,9 @@ def edit(args: argparse.Namespace) -> int:
     editor = _editor(args, steps=args.edit_steps, prior_weight=args.prior_weight)
     image = load_input(args.image, meta, editor.shape)
     sketch = None if args.sketch is None else load_image(args.sketch, (1, *editor.shape[1:]))[0]
+    if args.line:
+        lines = rasterise_lines(args.line, editor.shape)
+        sketch = lines if sketch is None else torch.maximum(sketch, lines)
     constraints = editor.constraints(args.stroke, sketch)  # bad strokes fail before any optimisation
     result = editor.edit(image, args.stroke, sketch, frames=args.frames)
     painted = paint_constraints(result.projection.image[0], constraints)
@@ -154,6 +165,11 @@ def edit(args: argparse.Namespace) -> int:
         print(
             f"colour error inside the strokes: projection {result.colour_error_before:.3f} → "
             f"edit {result.colour_error_after:.3f}"
+        )
+    if result.edge_error_before is not None:
+        print(
+            f"edge error on the sketch lines: projection {result.edge_error_before:.3f} → "
+            f"edit {result.edge_error_after:.3f}"
         )
     print(f"{result.steps} edit steps, {result.seconds:.1f} s; losses {result.losses[0]} → {result.losses[-1]}")
     print(f"wrote {figure} (original | strokes on the projection | morph), {strip}, {gif}")

@@ -2,8 +2,9 @@
 
 * colour strokes: discs (x, y, r, colour) rasterised into a target image and a mask; the loss is the
   mean squared colour difference inside the mask;
-* sketch: an edge map the user draws; the loss is the squared difference between G(z)'s Sobel edge
-  strength and the sketch, inside the sketch's mask (by default the drawn lines).
+* sketch: an edge map the user draws (an image, or line segments x0,y0,x1,y1 rasterised here); the loss
+  is the squared difference between G(z)'s Sobel edge strength and the sketch, inside the sketch's mask
+  (by default the drawn lines).
 
 Coordinates are pixels of the generator's resolution (x to the right, y down, 0 at the top-left pixel's
 centre). Bad specs raise :class:`~pipeline.errors.PipelineError` with one line that says what is accepted.
@@ -35,6 +36,7 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "cyan": (0, 1, 1),
 }
 STROKE_FORMAT = "x,y,r,colour with colour a name, #rrggbb or a grey level in [0, 1], e.g. 14,10,3,white"
+LINE_FORMAT = "x0,y0,x1,y1 in pixels of the generator's resolution, e.g. 3,8,12,8"
 LUMA = (0.299, 0.587, 0.114)  # RGB → grey for one-channel generators (ITU-R BT.601)
 EDGE_SCALE = 4.0  # a black-to-white step gives Sobel magnitude 4: dividing maps strong edges to ~1
 
@@ -132,9 +134,52 @@ def edge_map(images: torch.Tensor) -> torch.Tensor:
     return (grad.pow(2).sum(1, keepdim=True) + 1e-8).sqrt() / EDGE_SCALE
 
 
+def edge_error(images: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of G(z)'s edge map and the sketch inside its mask, per image (B,) — reported."""
+    return masked_mean((edge_map(images).clamp(max=1.0) - edges).abs(), mask)
+
+
 def sketch_loss(images: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Squared difference of G(z)'s edge map and the sketch inside its mask, per image (B,)."""
     return masked_mean((edge_map(images).clamp(max=1.0) - edges).pow(2), mask)
+
+
+def parse_line(spec: str, shape: tuple[int, int, int]) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` → the segment's end points, both inside the image (C, H, W)."""
+    parts = str(spec).split(",")
+    if len(parts) != 4:
+        raise PipelineError(f"bad sketch line {spec!r}: expected {LINE_FORMAT}")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise PipelineError(f"bad sketch line {spec!r}: the four coordinates must be numbers ({LINE_FORMAT})") from None
+    _, height, width = shape
+    for x, y in ((x0, y0), (x1, y1)):
+        if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+            raise PipelineError(
+                f"sketch line end ({x:g}, {y:g}) is outside the {width}x{height} image "
+                f"(x in 0..{width - 1}, y in 0..{height - 1})"
+            )
+    return x0, y0, x1, y1
+
+
+def rasterise_lines(lines: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
+    """Line segments → a sketch (H, W): 1 at every pixel whose centre lies within 0.5 px of a segment
+    (one pixel wide), 0 elsewhere."""
+    _, height, width = shape
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
+    sketch = torch.zeros(height, width)
+    for spec in lines:
+        x0, y0, x1, y1 = parse_line(spec, shape)
+        dx, dy = x1 - x0, y1 - y0
+        length2 = dx * dx + dy * dy
+        t = ((xs - x0) * dx + (ys - y0) * dy) / length2 if length2 else torch.zeros_like(xs)
+        t = t.clamp(0.0, 1.0)  # nearest point of the segment
+        near = (xs - (x0 + t * dx)).pow(2) + (ys - (y0 + t * dy)).pow(2) <= 0.5**2 + 1e-6
+        sketch[near] = 1.0
+    return sketch
 
 
 def check_sketch(

@@ -27,6 +27,7 @@ from pipeline.gan.constraints import (
     check_sketch,
     colour_error,
     colour_loss,
+    edge_error,
     parse_stroke,
     rasterise,
     sketch_loss,
@@ -87,6 +88,8 @@ class EditResult:
     seconds: float
     colour_error_before: float | None = None  # mean |pixel − stroke colour| inside the strokes, projection
     colour_error_after: float | None = None  # the same for the edit
+    edge_error_before: float | None = None  # mean |edge strength − sketch| on the sketch's lines, projection
+    edge_error_after: float | None = None  # the same for the edit
     z: torch.Tensor = field(default=None, repr=False)  # (Z,)
 
 
@@ -227,10 +230,13 @@ class Editor:
                 budget.sketch_weight,
             )
         batch = edit_latents(self.generator, projection.z, constraints, budget, self.projector.latent_radius, frames)
-        before = after = None
+        before = after = edge_before = edge_after = None
         if constraints.colour_mask.any():
             before = float(colour_error(projection.image, constraints.colour, constraints.colour_mask)[0])
             after = float(colour_error(batch.final, constraints.colour, constraints.colour_mask)[0])
+        if constraints.edge_mask.any():
+            edge_before = float(edge_error(projection.image, constraints.edges, constraints.edge_mask)[0])
+            edge_after = float(edge_error(batch.final, constraints.edges, constraints.edge_mask)[0])
         return EditResult(
             batch.frames[0],
             batch.final[0],
@@ -240,6 +246,8 @@ class Editor:
             batch.seconds + projection.seconds,
             before,
             after,
+            edge_before,
+            edge_after,
             batch.z[0],
         )
 

@@ -57,6 +57,28 @@ def test_bad_edits_get_4xx_json(client, strokes, form, status, needle):
     assert response.status_code == status and needle in response.json()["error"], response.text
 
 
+def test_a_sketch_edit_raises_the_edges_on_its_lines(client):
+    response = edit(client, [], steps=80, sketch=json.dumps(["8,3,8,12"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["edge_error_after"] < body["edge_error_before"], body
+    assert body["colour_error_before"] is None and body["colour_error_after"] is None
+
+
+@pytest.mark.parametrize(
+    ("strokes", "sketch", "status", "needle"),
+    [
+        ([], "not json", 422, "sketch must be a JSON list"),
+        ([], '["1,2"]', 422, "x0,y0,x1,y1"),
+        ([], '["0,0,99,3"]', 422, "outside the 16x16 image"),  # checked against the GAN's grid by the replica
+        (["8,8,1,white"] * 10, json.dumps(["1,1,2,2"] * 7), 413, "at most 16"),
+    ],
+)
+def test_bad_sketches_get_4xx_json(client, strokes, sketch, status, needle):
+    response = edit(client, strokes, sketch=sketch)
+    assert response.status_code == status and needle in response.json()["error"], response.text
+
+
 def test_a_non_image_upload_is_refused(client):
     response = edit(client, ["8,8,3,white"], content=b"GIF89a not really")
     assert 400 <= response.status_code < 500 and response.json()["error"], response.text
@@ -87,3 +109,22 @@ def test_the_page_panel_drives_an_edit(page, tmp_path):
     assert "error" not in page.get_attribute("#edit-status", "class")
     assert page.get_attribute("#edit-result", "src").startswith("data:image/png;base64,")
     assert page.locator("#edit-frames img").count() == 8
+
+
+@pytest.mark.browser
+def test_the_page_panel_draws_sketch_lines_and_edits_with_them(page, tmp_path):
+    image = tmp_path / "digit.png"
+    image.write_bytes(png())
+    page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
+    page.set_input_files("#edit-image", str(image))
+    page.select_option("#edit-tool", "sketch")
+    box = page.locator("#edit-canvas").bounding_box()
+    page.mouse.move(box["x"] + 8 * 8 + 4, box["y"] + 3 * 8 + 4)  # GAN pixel (8, 3) at 8× scale
+    page.mouse.down()
+    page.mouse.move(box["x"] + 8 * 8 + 4, box["y"] + 12 * 8 + 4, steps=4)
+    page.mouse.up()
+    assert page.text_content("#edit-strokes") == "line 8,3,8,12"  # a drag is a line, not a stroke
+    page.click("#edit")
+    page.wait_for_function("() => document.getElementById('edit-status').textContent.includes('edge error')")
+    assert "error" not in page.get_attribute("#edit-status", "class")
+    assert page.get_attribute("#edit-result", "src").startswith("data:image/png;base64,")
