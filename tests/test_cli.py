@@ -120,3 +120,18 @@ def test_overrides_after_a_list_option_stay_overrides():
         parse_args(["evaluate", "--checkpoint", "x.pt", "--beam-size", "train.threads=1"])
     with pytest.raises(SystemExit):
         parse_args(["evaluate", "--checkpoint", "x.pt", "--beam-size", "five"])
+
+
+def test_caption_overrides_after_the_images_stay_overrides(tmp_path, monkeypatch):
+    from pipeline.cli import parse_args
+    from pipeline.commands.caption import split_images
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a=b.jpg").write_bytes(b"")  # an existing file whose name looks like an override stays an image
+    args = parse_args(["caption", "x.jpg", "a=b.jpg", "--config", "c.yaml", "run.dir=/tmp/r", "search.beam_size=3"])
+    split_images(args)
+    assert args.images == ["x.jpg", "a=b.jpg"]
+    assert args.overrides == ["run.dir=/tmp/r", "search.beam_size=3"]
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = run_cli("caption", "run.dir=/tmp/r", "--config", "conf/caption_flickr8k.yaml")
+    assert_one_line_error(result, "at least one image")

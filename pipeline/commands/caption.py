@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands import add_config_args, resolve_checkpoint
+from pipeline.commands import OVERRIDE, add_config_args, resolve_checkpoint
 from pipeline.errors import PipelineError
 
 
@@ -47,6 +47,18 @@ def _load_all(paths: list[str]) -> list:
     return images
 
 
+def split_images(args: argparse.Namespace) -> None:
+    """argparse gives every positional to IMAGE..., so ``key=value`` overrides after the images are moved
+    back to the overrides (a file of that name, if one exists, stays an image)."""
+    from pathlib import Path
+
+    overrides = [p for p in args.images if OVERRIDE.match(p) and not Path(p).exists()]
+    args.images = [p for p in args.images if p not in overrides]
+    args.overrides = [*(args.overrides or []), *overrides]
+    if not args.images:
+        raise PipelineError("give at least one image file before the key=value overrides")
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.data.images import prepare_image
     from pipeline.inference.caption_figure import save_attention_figure
@@ -56,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam_size is not None and args.beam_size < 1:
         raise PipelineError("--beam-size must be at least 1")
+    split_images(args)
     images = _load_all(args.images)
     captioner = Captioner.from_checkpoint(resolve_checkpoint(args), device=args.device)
     want_attention = bool(args.attention_png)
