@@ -23,6 +23,7 @@ network interfaces. The run folder (metrics, figures, ``best.pt``) is written on
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -139,6 +140,7 @@ def _worker(loop: dict) -> None:
     from pipeline.training.data_parallel import set_reporter
 
     torch.set_num_threads(int(loop["threads"]))
+    _quiet_reports()
     task, cfg = load_task_config(loop["config"], loop["preset"], loop["overrides"])
     options = TrainOptions(**loop["options"])
     restored = ray.train.get_checkpoint()
@@ -153,6 +155,18 @@ def _worker(loop: dict) -> None:
         task.train(cfg, options)
     finally:
         set_reporter(None)
+
+
+def _quiet_reports() -> None:
+    """Train V2 logs "Reporting training result …" and "Checkpoint successfully created at …" at INFO for
+    every ``ray.train.report`` with a checkpoint, from two of its modules' loggers; the
+    trainer's own lines already say what was saved. Warnings still show."""
+    try:
+        from ray.train.v2._internal.execution import context, storage
+    except ImportError:  # another Ray version: leave its logging alone
+        return
+    for name in (context.logger.name, storage.logger.name):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _run_folders_are_newer(reported: Path, last: Path) -> bool:
