@@ -96,12 +96,17 @@ def test_a_busy_editor_answers_429_with_retry_after(client, server):
     assert all(r.headers.get("retry-after") for r in responses if r.status_code == 429)
 
 
-@pytest.mark.browser
-def test_the_page_panel_drives_an_edit(page, tmp_path):
+def open_panel(page, tmp_path) -> None:
+    """The page with the editor loaded and a 16×16 digit chosen in the panel."""
     image = tmp_path / "digit.png"
     image.write_bytes(png())
     page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
     page.set_input_files("#edit-image", str(image))
+
+
+@pytest.mark.browser
+def test_the_page_panel_drives_an_edit(page, tmp_path):
+    open_panel(page, tmp_path)
     page.click("#edit-canvas", position={"x": 64, "y": 64})  # pixel (8, 8) of the 16×16 GAN at 8× scale
     assert page.text_content("#edit-strokes").startswith("8,8,2,")
     page.click("#edit")
@@ -113,10 +118,7 @@ def test_the_page_panel_drives_an_edit(page, tmp_path):
 
 @pytest.mark.browser
 def test_the_page_panel_draws_sketch_lines_and_edits_with_them(page, tmp_path):
-    image = tmp_path / "digit.png"
-    image.write_bytes(png())
-    page.wait_for_function("() => document.getElementById('models').textContent.includes('editor (')")
-    page.set_input_files("#edit-image", str(image))
+    open_panel(page, tmp_path)
     page.select_option("#edit-tool", "sketch")
     box = page.locator("#edit-canvas").bounding_box()
     page.mouse.move(box["x"] + 8 * 8 + 4, box["y"] + 3 * 8 + 4)  # GAN pixel (8, 3) at 8× scale
