@@ -48,6 +48,47 @@ def test_greedy_merges_equal_brute_force(cfg):
         assert trees.tree(b) == _brute_force_merges(model, ids.tolist())
 
 
+def _unfolding_reference(model: RecursiveAutoencoder, trees, b: int, ids: list[int]) -> float:
+    """Sentence ``b``'s unfolding error, one parent at a time, by recursion down its merges."""
+    import torch.nn.functional as F
+
+    if len(ids) < 2:
+        return 0.0  # no parents
+    n, merges, leaves = len(ids), trees.tree(b), model.leaves(torch.tensor([ids]))[0]
+
+    def unfold(node: int, vector: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        if node < n:
+            return [(node, vector)]
+        rebuilt = model.decoder(vector).chunk(2, -1)
+        out = []
+        for child, guess in zip(merges[node - n], rebuilt, strict=True):
+            out += unfold(child, F.normalize(guess, dim=-1) if child >= n else guess)
+        return out
+
+    total = 0.0
+    for step in range(n - 1):
+        words = unfold(n + step, trees.nodes[b, trees.max_len + step])
+        assert sorted(i for i, _ in words) == sorted(set(i for i, _ in words))  # each word once
+        total += float(np.mean([float(((leaves[i] - guess) ** 2).sum()) for i, guess in words]))
+    return total
+
+
+@torch.no_grad()
+def test_unfolding_error_equals_a_recursive_reference():
+    model = _model(RAEConfig(objective="unfolding"))
+    rng = np.random.default_rng(2)
+    sentences = [rng.integers(1, 31, size=n) for n in (6, 1, 2, 9, 0, 4)]
+    batch = collate_sentences(sentences)
+    trees = model(batch.words, batch.lengths)
+    expected = sum(_unfolding_reference(model, trees, b, ids.tolist()) for b, ids in enumerate(sentences))
+    assert float(model.unfolding_error(trees)) == pytest.approx(expected, rel=1e-10)
+    # a parent over two words rebuilds exactly what the one-level error compares (the weighted error's
+    # weights are 1/2 each there, the unfolding error's mean over two words the same)
+    two = collate_sentences([np.array([3, 7])])
+    pair = model(two.words, two.lengths)
+    assert float(model.unfolding_error(pair)) == pytest.approx(float(pair.errors.sum()), rel=1e-10)
+
+
 @torch.no_grad()
 def test_tree_has_n_minus_one_merges_covering_every_leaf_once():
     model = _model()
@@ -77,14 +118,15 @@ def _toy_corpus(rng: np.random.Generator, count: int = 600) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-def test_training_halves_the_reconstruction_loss(tmp_path):
+@pytest.mark.parametrize("objective", ["standard", "unfolding"])
+def test_training_halves_the_reconstruction_loss(tmp_path, objective):
     from pipeline.device import resolve_runtime
     from pipeline.training.trainer import LossOutput, TrainConfig, Trainer
     from pipeline.unsupervised.rae import reconstruction_loss
 
     sentences = _toy_corpus(np.random.default_rng(0))
     torch.manual_seed(0)
-    model = RecursiveAutoencoder(RAEConfig(), torch.randn(21, 16))
+    model = RecursiveAutoencoder(RAEConfig(objective=objective), torch.randn(21, 16))
     batch = collate_sentences(sentences)
     with torch.no_grad():
         initial = float(reconstruction_loss(model, batch)[0])

@@ -2,13 +2,17 @@
 
 Socher, Pennington, Huang, Ng & Manning (2011), "Semi-Supervised Recursive Autoencoders for Predicting
 Sentiment Distributions", EMNLP, §2 (the unsupervised RAE and its reconstruction objective; the
-sentiment softmax of the semi-supervised model is not used here).
+sentiment softmax of the semi-supervised model is not used here). ``objective: unfolding`` takes the
+unfolding RAE's objective instead: Socher, Huang, Pennington, Ng & Manning (2011), "Dynamic Pooling and
+Unfolding Recursive Autoencoders for Paraphrase Detection", NIPS, §2.2 — every parent rebuilds all the
+words under it, not only its two children.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +33,8 @@ class RAEConfig(Config):
     weighted: bool = True  # weight each child's error by the leaves under it (the paper's weighted variant)
     target_gradient: bool = True  # children as reconstruction targets pass gradient to their subtrees (the
     # paper's backprop through structure); false stops it there, see RecursiveAutoencoder on why one might
+    objective: Literal["standard", "unfolding"] = "standard"  # the loss: each merge's error on its two
+    # children (EMNLP 2011), or each parent's error on all its words, decoded down its subtree (NIPS 2011)
 
 
 @dataclass
@@ -184,6 +190,36 @@ class RecursiveAutoencoder(nn.Module):
         nodes = torch.cat([leaves, torch.stack(parents, 1)], 1)  # (B, 2L-1, D)
         return GreedyTrees(nodes, torch.stack(children, 1), torch.stack(errors, 1), lengths)
 
+    def unfolding_error(self, trees: GreedyTrees) -> torch.Tensor:
+        """The unfolding RAE's loss (Socher et al. 2011, NIPS, §2.2): from every parent, the decoder is
+        applied down that parent's own subtree (a rebuilt inner node, made unit length like the parents,
+        is decoded again) until every word under it is rebuilt; the parent's error is the mean over those
+        words of ‖x − x'‖². Returns the sum over the batch's parents (a scalar). The trees themselves are
+        still chosen greedily by the one-level merge error; the leaves are constants."""
+        max_len, children = trees.max_len, trees.children  # (B, L-1, 2) node ids, -1 at padding steps
+        rows, steps = (children[..., 0] >= 0).nonzero(as_tuple=True)  # every real parent
+        owner = torch.arange(len(rows), device=rows.device)  # the parent each decoding job belongs to
+        node, vectors = steps + max_len, trees.nodes[rows, steps + max_len]
+        total = trees.nodes.new_zeros(len(rows))
+        words = trees.nodes.new_zeros(len(rows))
+        while len(rows):
+            rebuilt = self.decoder(vectors).chunk(2, -1)
+            pair = children[rows, node - max_len]  # (N, 2)
+            jobs = []
+            for side in (0, 1):
+                child, guess = pair[:, side], rebuilt[side]
+                leaf = child < max_len
+                error = ((trees.nodes[rows[leaf], child[leaf]] - guess[leaf]) ** 2).sum(-1)
+                total = total.index_add(0, owner[leaf], error)
+                words = words.index_add(0, owner[leaf], torch.ones_like(error))
+                inner = ~leaf
+                guess = guess[inner]
+                if self.cfg.normalize_parents:
+                    guess = F.normalize(guess, dim=-1)
+                jobs.append((rows[inner], child[inner], guess, owner[inner]))
+            rows, node, vectors, owner = (torch.cat(parts) for parts in zip(*jobs, strict=True))
+        return (total / words.clamp(min=1)).sum()
+
     def _update_candidates(
         self,
         candidates: torch.Tensor,
@@ -210,10 +246,12 @@ class RecursiveAutoencoder(nn.Module):
 
 
 def reconstruction_loss(model: RecursiveAutoencoder, batch: SentenceBatch) -> tuple[torch.Tensor, int]:
-    """The summed error of the batch's greedy trees over its number of merges, and that number."""
+    """The summed error of the batch's greedy trees (each merge's, or each parent's unfolding error) over
+    its number of merges, and that number."""
     trees = model(batch.words, batch.lengths)
     merges = batch.n_tokens
-    return trees.errors.sum() / max(merges, 1), merges
+    error = model.unfolding_error(trees) if model.cfg.objective == "unfolding" else trees.errors.sum()
+    return error / max(merges, 1), merges
 
 
 @dataclass
