@@ -159,8 +159,8 @@ def _worker(loop: dict) -> None:
 
 def _quiet_reports() -> None:
     """Train V2 logs "Reporting training result …" and "Checkpoint successfully created at …" at INFO for
-    every ``ray.train.report`` with a checkpoint, from two of its modules' loggers; the
-    trainer's own lines already say what was saved. Warnings still show."""
+    every ``ray.train.report`` with a checkpoint, from two of its modules' loggers; the trainer's own
+    lines already say what was saved. Warnings still show."""
     try:
         from ray.train.v2._internal.execution import context, storage
     except ImportError:  # another Ray version: leave its logging alone
