@@ -314,11 +314,11 @@ class EditorModel:
         try:
             image = self._image(job.data)
             sketch = rasterise_lines(list(job.lines), self.editor.shape) if job.lines else None
-            self.editor.constraints(list(job.strokes), sketch)  # bad strokes or lines: 422 before any optimisation
+            constraints = self.editor.constraints(list(job.strokes), sketch)  # bad strokes or lines: 422 first
             budget = dataclasses.replace(self.budget, max_seconds=job.max_seconds)
             projection = self.editor.project(image, budget=budget)
             result = self.editor.edit(
-                projection, list(job.strokes), sketch, steps=job.steps, max_seconds=job.max_seconds, frames=job.frames
+                projection, constraints, steps=job.steps, max_seconds=job.max_seconds, frames=job.frames
             )
         except PipelineError as err:
             return {"error": str(err), "status": 422}

@@ -53,3 +53,36 @@ def test_a_single_process_is_not_data_parallel():
     batch = ImageBatch(torch.zeros(3, 1, 2, 2), torch.arange(3))
     assert not parallel.active and parallel.is_main and parallel.shard(batch) is batch
     assert parallel.sum([1.5, 2.0]) == [1.5, 2.0] and parallel.broadcast({"bleu": 1}) == {"bleu": 1}
+
+
+def test_ray_train_report_lines_are_lowered_to_warnings_only():
+    """The two Train V2 loggers that print "Reporting training result …" and "Checkpoint successfully
+    created at …" on every checkpoint pass warnings but no longer INFO, in the Ray version we pin."""
+    import logging
+
+    from ray.train.v2._internal.execution import context, storage
+
+    from pipeline.training.ray_train import _quiet_reports
+
+    loggers = [context.logger, storage.logger]
+    before = [lg.level for lg in loggers]
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Keep(level=logging.DEBUG)
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.INFO)
+            lg.addHandler(handler)
+        _quiet_reports()
+        for lg in loggers:
+            lg.info("Reporting training result 1")
+            lg.warning("a real warning")
+        assert seen == ["a real warning", "a real warning"]
+    finally:
+        for lg, level in zip(loggers, before, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)

@@ -154,7 +154,7 @@ def edit(args: argparse.Namespace) -> int:
         lines = rasterise_lines(args.line, editor.shape)
         sketch = lines if sketch is None else torch.maximum(sketch, lines)
     constraints = editor.constraints(args.stroke, sketch)  # bad strokes fail before any optimisation
-    result = editor.edit(image, args.stroke, sketch, frames=args.frames)
+    result = editor.edit(image, constraints, frames=args.frames)
     painted = paint_constraints(result.projection.image[0], constraints)
     out = Path(args.out)
     figure = save_grid(

@@ -207,19 +207,22 @@ class Editor:
     def edit(
         self,
         image_or_projection: torch.Tensor | Projection,
-        strokes: list[str | Stroke],
+        strokes: list[str | Stroke] | Constraints,
         sketch: torch.Tensor | None = None,
         steps: int | None = None,
         max_seconds: float | None = None,
         frames: int = 8,
     ) -> EditResult:
-        """Project (unless given a projection), then edit one image; bounded by ``steps`` and ``max_seconds``."""
+        """Project (unless given a projection), then edit one image; bounded by ``steps`` and ``max_seconds``.
+
+        ``strokes`` are stroke specs (with ``sketch``, checked here), or the :class:`Constraints` that
+        :meth:`constraints` built from them already, so a caller that validates first builds them once."""
         projection = image_or_projection
         if not isinstance(projection, Projection):
             projection = self.project(image_or_projection)
         if len(projection.z) != 1:
             raise PipelineError(f"edit takes one image at a time, got a batch of {len(projection.z)}")
-        constraints = self.constraints(strokes, sketch)
+        constraints = strokes if isinstance(strokes, Constraints) else self.constraints(strokes, sketch)
         budget = self.edit_budget
         if steps is not None or max_seconds is not None:
             budget = EditBudget(
