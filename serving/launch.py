@@ -64,8 +64,14 @@ TRAIN_HINT = {
 # ``pipeline serve --best``: the runs whose best.pt may replace the configured checkpoint of each model, and
 # the validation score that ranks them (the same val split and metric within a model).
 BEST_RUNS = {
-    "en-de": (("data/runs/en_de", "data/runs/en_de_cpu", "data/runs/en_de_quick"), "bleu"),
-    "en-fr": (("data/runs/en_fr", "data/runs/en_fr_cpu", "data/runs/en_fr_quick"), "bleu"),
+    "en-de": (
+        ("data/runs/en_de", "data/runs/en_de_reference_cpu", "data/runs/en_de_cpu", "data/runs/en_de_quick"),
+        "bleu",
+    ),
+    "en-fr": (
+        ("data/runs/en_fr", "data/runs/en_fr_reference_cpu", "data/runs/en_fr_cpu", "data/runs/en_fr_quick"),
+        "bleu",
+    ),
     "captioner": (
         ("data/runs/caption_flickr8k_cpu", "data/runs/caption_flickr8k_cpu_sat", "data/runs/caption_flickr8k_quick"),
         "CIDEr-D",
