@@ -47,7 +47,9 @@ TEST_DEPLOYMENTS = {
 # A second application, one translator replica, whose (untrained, long-length-limit) model decodes for
 # seconds while its requests time out after SLOW_TIMEOUT_S: the abandoned-decode test.
 SLOW_TIMEOUT_S = 0.5
-SLOW_MODEL = ("model.decoder.hidden_size=512", "search.max_len_ratio=10", "search.max_len_offset=100")
+# Hidden size 1024 and up to 10 x source + 200 steps: about 4.5 s for six sentences at beam 4 on one 2-core
+# EPYC thread (hidden 512 took 1.4 s, too close to the 2 s the test needs to tell a stopped decode apart).
+SLOW_MODEL = ("model.decoder.hidden_size=1024", "search.max_len_ratio=10", "search.max_len_offset=200")
 
 
 NODE_CPUS = 4  # logical CPUs per node: the Serve replicas (about 2.5 CPUs with the slow app and the editor),
