@@ -55,6 +55,7 @@ loadtest: setup
 PEER_VENV ?= .venv-peer
 MINUTES ?= 10
 THREADS ?= 2
+PRECISION ?= fp32  # the pipeline's training precision: fp32 or bf16 (CPU autocast; pays with AMX)
 TARGET_BLEU ?=  # optional: also time both to this beam-5 BLEU (JoeyNMT's figure from a MINUTES=20 run)
 
 $(PEER_VENV)/.installed:
@@ -66,7 +67,7 @@ $(PEER_VENV)/.installed:
 	touch $@
 
 bench-peer: setup $(PEER_VENV)/.installed
-	$(BIN)/python scripts/bench_peer.py --minutes $(MINUTES) --threads $(THREADS) --peer-python $(PEER_VENV)/bin/python \
+	$(BIN)/python scripts/bench_peer.py --minutes $(MINUTES) --threads $(THREADS) --precision $(PRECISION) --peer-python $(PEER_VENV)/bin/python \
 		$(if $(strip $(TARGET_BLEU)),--target-bleu $(TARGET_BLEU))
 
 clean-runs:

@@ -74,6 +74,8 @@ def test_pipeline_side_is_the_issue_architecture_and_validates(tmp_path):
     assert cfg.train.validate_every > 10**8  # no validation inside any budget, as on the JoeyNMT side
     model = build_translation_model(cfg.model, 4400, 5800)
     assert 10.5e6 < sum(p.numel() for p in model.parameters()) < 10.7e6
+    assert cfg.train.precision == "fp32"  # the default; --precision bf16 reaches the trainer's config
+    assert load_config(tmp_path / "run", threads=2, grid=10, precision="bf16").train.precision == "bf16"
 
 
 def test_joey_config_matches_the_architecture_and_avoids_the_known_torch_213_problems(tmp_path):

@@ -36,13 +36,15 @@ NEVER = 1_000_000_000  # a step count no budget reaches
 STEP_LINE = re.compile(r"^step (\d+) .* ([\d.]+) tok/s")
 
 
-def overrides(run_dir: Path, threads: int, grid: int) -> list[str]:
+def overrides(run_dir: Path, threads: int, grid: int, precision: str = "fp32") -> list[str]:
     """The architecture plus what the harness needs: its run folder, one log line per update, ``last.pt``
-    every ``grid`` updates, no validation, no epoch limit within any budget."""
+    every ``grid`` updates, no validation, no epoch limit within any budget. ``precision`` bf16 trains
+    under CPU autocast (matrix products in bfloat16, weights and optimizer in fp32)."""
     return [
         *ARCHITECTURE,
         f"run.dir={run_dir}",
         f"train.threads={threads}",
+        f"train.precision={precision}",
         "train.log_every=1",
         f"train.checkpoint_every={grid}",
         f"train.validate_every={NEVER}",
@@ -50,11 +52,11 @@ def overrides(run_dir: Path, threads: int, grid: int) -> list[str]:
     ]
 
 
-def load_config(run_dir: Path, threads: int, grid: int):
+def load_config(run_dir: Path, threads: int, grid: int, precision: str = "fp32"):
     from pipeline.config import compose, read_yaml, validate
     from pipeline.inference.translator import TranslationConfig
 
-    return validate(compose(read_yaml(CONFIG), None, overrides(run_dir, threads, grid)), TranslationConfig)
+    return validate(compose(read_yaml(CONFIG), None, overrides(run_dir, threads, grid, precision)), TranslationConfig)
 
 
 class Watcher:
@@ -92,7 +94,14 @@ class Watcher:
 
 
 def train(
-    run_dir: Path, minutes: float, threads: int, snapshots: int, grid: int, keep_steps: set[int], env: dict[str, str]
+    run_dir: Path,
+    minutes: float,
+    threads: int,
+    snapshots: int,
+    grid: int,
+    keep_steps: set[int],
+    env: dict[str, str],
+    precision: str = "fp32",
 ) -> Watcher:
     """Train until the plan's last snapshot; returns the watcher with its times and kept checkpoints."""
     from pipeline.errors import PipelineError
@@ -102,7 +111,7 @@ def train(
         str(Path(sys.executable).with_name("pipeline")),
         "train",
         CONFIG,
-        *overrides(run_dir, threads, grid),
+        *overrides(run_dir, threads, grid, precision),
         "--restart",
     ]
     print(f"[pipeline] {' '.join(command)}", file=sys.stderr, flush=True)
