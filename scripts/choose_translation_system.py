@@ -17,7 +17,7 @@ the tables in Markdown with the sacreBLEU signature.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import sys
 from pathlib import Path
 
@@ -59,10 +59,14 @@ def candidates(run: Path, n: int, ensemble: int) -> dict[str, list[Path]]:
     return found
 
 
-LIMIT: int | None = None  # --limit
-
-
-def score(checkpoints: list[Path], splits: list[str], beams: list[int], report: Path, alpha: float | None) -> dict:
+def score(
+    checkpoints: list[Path],
+    splits: list[str],
+    beams: list[int],
+    report: Path,
+    alpha: float | None,
+    limit: int | None = None,
+) -> dict:
     from pipeline.tasks import EvalOptions
     from pipeline.tasks.translation import evaluate
 
@@ -72,7 +76,7 @@ def score(checkpoints: list[Path], splits: list[str], beams: list[int], report: 
         report=str(report),
         ensemble=[str(p) for p in checkpoints[1:]],
         length_penalty=alpha,
-        limit=LIMIT,
+        limit=limit,
     )
     return evaluate(checkpoints[0], options)
 
@@ -86,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipeline.inference.translator import Translator
 
-    global LIMIT
+    from pipeline.files import write_json
+
     args = parse_args(argv)
-    LIMIT = args.limit
+    score_ = functools.partial(score, limit=args.limit)
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     out = run / "systems"
@@ -99,19 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     systems = candidates(run, args.n, args.ensemble)
     val = {}
     for i, (name, paths) in enumerate(systems.items()):
-        val[name] = score(paths, ["val"], beams, out / f"val-{i}.json", None)["splits"]["val"]
+        val[name] = score_(paths, ["val"], beams, out / f"val-{i}.json", None)["splits"]["val"]
     winner = max(val, key=lambda name: val[name][names[beam]]["bleu"])
     tuned = {alpha0: val[winner][names[beam]]["bleu"]}
     for j, alpha in enumerate(a for a in args.length_penalties if a != alpha0):
-        report = score(systems[winner], ["val"], [beam], out / f"val-winner-alpha{j}.json", alpha)
+        report = score_(systems[winner], ["val"], [beam], out / f"val-winner-alpha{j}.json", alpha)
         tuned[alpha] = report["splits"]["val"][names[beam]]["bleu"]
     best_alpha = max(tuned, key=lambda a: (tuned[a], a == alpha0))
     tests: dict[str, dict] = {}
     for i, (name, paths) in enumerate(systems.items()):
-        tests[name] = score(paths, list(TEST_SPLITS), beams, out / f"test-{i}.json", None)["splits"]
+        tests[name] = score_(paths, list(TEST_SPLITS), beams, out / f"test-{i}.json", None)["splits"]
     if best_alpha != alpha0:
         label = f"{winner}, length penalty {best_alpha:g}"
-        report = score(systems[winner], list(TEST_SPLITS), [beam], out / "test-winner-tuned.json", best_alpha)
+        report = score_(systems[winner], list(TEST_SPLITS), [beam], out / "test-winner-tuned.json", best_alpha)
         tests[label] = report["splits"]
     result = {
         "run": str(run),
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "chosen_length_penalty": best_alpha,
         "test": tests,
     }
-    (run / "systems.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(run / "systems.json", result)  # atomically
     print_tables(result, names, beam)
     return 0
 
