@@ -88,9 +88,8 @@ def cell(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from pipeline.inference.translator import Translator
-
     from pipeline.files import write_json
+    from pipeline.inference.translator import Translator
 
     args = parse_args(argv)
     score_ = functools.partial(score, limit=args.limit)
