@@ -47,8 +47,10 @@ serve: setup
 	$(BIN)/pipeline serve --config conf/serve.yaml
 
 # Load benchmark against a local app: 1/8/32 clients, batching on vs off, translate and caption.
+# The label recorded with the results: this machine's core count and CPU model (pause other jobs first).
+MACHINE ?= $(shell nproc)-core VM, $(shell grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), idle
 loadtest: setup
-	$(BIN)/pipeline loadtest --out data/bench --overload 256 --machine "2-core AMD EPYC VM, idle"
+	$(BIN)/pipeline loadtest --out data/bench --overload 256 --machine "$(MACHINE)"
 
 # Peer comparison with JoeyNMT 2.3.0 (in its own venv) on Multi30k EN→DE, same architecture, threads and
 # wall time each, one after the other (docs/peer_benchmark.md): about 35 min with the defaults.
