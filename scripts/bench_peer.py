@@ -305,7 +305,7 @@ def render_markdown(meta: dict, sides: dict, rows: list) -> str:
         "",
         f"`{meta['command']}` — {meta['date_utc']}, {meta['cpu']}, CPU affinity {meta['affinity']}, "
         f"load average at start {meta['load_average_at_start'][0]:.2f}, {meta['threads']} thread(s) each, "
-        f"{meta['minutes']:g} training minutes each, pipeline training in {meta.get('pipeline_precision', 'fp32')}.",
+        f"{meta['minutes']:g} training minutes each, pipeline training in {meta['pipeline_precision']}.",
         "",
         report.markdown_table(rows),
         "",
