@@ -39,7 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "AVX-512 bf16 units). JoeyNMT trains in fp32 on the CPU either way; decoding stays fp32 / int8",
     )
     ap.add_argument("--snapshots", type=int, help="checkpoints per run (default: one a minute, 2 to 10)")
-    ap.add_argument("--grid", type=int, default=10, help="checkpoints only at multiples of this update count")
     ap.add_argument("--merges", type=int, default=8000, help="joint BPE merges for JoeyNMT (default 8000)")
     ap.add_argument(
         "--target-bleu",
@@ -63,8 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.final_only and not args.reuse_training:
         raise PipelineError("--final-only decodes the checkpoints of an earlier run: add --reuse-training")
-    if args.minutes <= 0 or args.grid < 1:
-        raise PipelineError(f"--minutes must be > 0 and --grid ≥ 1 (got {args.minutes}, {args.grid})")
+    if args.minutes <= 0:
+        raise PipelineError(f"--minutes must be > 0 (got {args.minutes})")
     args.snapshots = args.snapshots or max(2, min(10, round(args.minutes)))
     return args
 
@@ -81,7 +80,7 @@ def train_both(args: argparse.Namespace, out: Path) -> tuple[dict, dict]:
     joey_dir = (out / "joey").resolve()
     joey_dir.mkdir(parents=True, exist_ok=True)
     config = joey_side.write_config(data, joey_dir)
-    joey = joey_side.train(peer, config, joey_dir, args.minutes, args.threads, args.snapshots, args.grid, env)
+    joey = joey_side.train(peer, config, joey_dir, args.minutes, args.threads, args.snapshots, env)
     pipe_dir = out / "pipeline"
     pipe_dir.mkdir(parents=True, exist_ok=True)
     watcher = pipeline_side.train(
@@ -89,12 +88,12 @@ def train_both(args: argparse.Namespace, out: Path) -> tuple[dict, dict]:
         args.minutes,
         args.threads,
         args.snapshots,
-        args.grid,
-        {joey["snapshots"][-1]["step"]},
+        joey["snapshots"][-1]["step"],
         env,
         args.precision,
     )
-    pipe = pipeline_side.summary(watcher, pipeline_side.load_config(pipe_dir, args.threads, args.grid, args.precision))
+    cfg = pipeline_side.load_config(pipe_dir, args.threads, watcher.plan, joey["snapshots"][-1]["step"], args.precision)
+    pipe = pipeline_side.summary(watcher, cfg)
     (pipe_dir / "snapshots.json").write_text(json.dumps(pipe, indent=2) + "\n", encoding="utf-8")
     return joey, pipe
 
@@ -240,7 +239,7 @@ def machine(args: argparse.Namespace) -> dict:
         "pipeline_precision": args.precision,
         "minutes": args.minutes,
         "snapshots": args.snapshots,
-        "grid": args.grid,
+        "checkpoints": "both: at the first update at or after each k/S of the budget, and nowhere else",
         "command": " ".join(sys.argv),
     }
 

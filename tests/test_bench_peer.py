@@ -35,47 +35,68 @@ def test_one_slow_update_can_stand_for_several_targets():
     assert plan.take(15, 61.0) == [3] and plan.finished
 
 
+def test_a_system_that_applies_the_rule_itself_is_recorded_as_it_chose():
+    plan = SnapshotPlan(budget_s=60, snapshots=3)
+    assert plan.record(7, 20.4, upto=1) == [1]
+    assert plan.record(15, 41.0, upto=2) == [2]
+    assert plan.record(15, 41.0, upto=2) == []  # the same mark again adds nothing
+    assert plan.record(30, 80.0, upto=3) == [3] and plan.finished
+    assert [(s["k"], s["step"], s["target_s"]) for s in plan.taken] == [(1, 7, 20.0), (2, 15, 40.0), (3, 30, 60.0)]
+
+
 def _write_atomically(path, text):
     tmp = path.with_name(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
-def test_watcher_keeps_the_checkpoint_of_the_update_before_the_line(tmp_path):
-    """last.pt is replaced (by rename) after update N's line; the watcher links it at line N+1, so each
-    kept file holds exactly update N, even though the trainer keeps overwriting last.pt."""
+def test_watcher_keeps_the_checkpoints_the_trainer_announces(tmp_path):
+    """The trainer replaces last.pt (by rename), then logs ``checkpoint at step N (… mark k …)``; the watcher
+    links the file at that line, so each kept file holds exactly update N although last.pt keeps changing.
+    Step-count checkpoints are kept only at the equal-updates step."""
     (tmp_path / "checkpoints").mkdir()
     last = tmp_path / "checkpoints" / "last.pt"
-    watcher = Watcher(SnapshotPlan(budget_s=9.0, snapshots=3, grid=2), tmp_path, keep_steps={4})
+    watcher = Watcher(SnapshotPlan(budget_s=9.0, snapshots=3), tmp_path, keep_steps={5})
+    marks = {4: 1, 7: 2, 10: 3}  # elapsed = step - 1: marks at 3, 6, 9 s
     for step in range(1, 20):
         watcher.line(f"step {step} epoch 0 loss 5.000 ppl 148.4 {100 + step} tok/s lr 1.00e-03\n", now=float(step))
-        if step % 2 == 0:
+        if step in marks or step == 5:
             _write_atomically(last, f"update {step}")
+            why = f"3 s mark {marks[step]}, {step - 1:.3f} s" if step in marks else "every 5 steps"
+            watcher.line(f"checkpoint at step {step} ({why}): {last}\n", now=step + 0.1)
+        _write_atomically(last, "overwritten later")  # what a later write would leave
         if watcher.plan.finished:
             break
-    assert [s["step"] for s in watcher.plan.taken] == [4, 8, 10]  # elapsed = step - 1: targets 3, 6, 9 s
+    assert [s["step"] for s in watcher.plan.taken] == [4, 7, 10]
     assert {step: path.read_text() for step, path in watcher.kept.items()} == {
         4: "update 4",
-        8: "update 8",
+        5: "update 5",
+        7: "update 7",
         10: "update 10",
     }
+    assert watcher.written == {4, 5, 7, 10}
     assert watcher.elapsed(10) == 9.0 and watcher.logged_tok_s[10] == 110.0
     watcher.line("[stage text-en] up to date\n", now=30.0)  # other lines are ignored
-    assert max(watcher.end_times) == 11
+    assert max(watcher.end_times) == 10
 
 
 def test_pipeline_side_is_the_issue_architecture_and_validates(tmp_path):
     from pipeline.models.seq2seq import build_translation_model
 
-    args = overrides(tmp_path / "run", threads=2, grid=10)
+    plan = SnapshotPlan(budget_s=600, snapshots=10)
+    args = overrides(tmp_path / "run", threads=2, plan=plan, keep_step=570)
     assert args[: len(ARCHITECTURE)] == list(ARCHITECTURE)
-    cfg = load_config(tmp_path / "run", threads=2, grid=10)
-    assert (cfg.train.log_every, cfg.train.checkpoint_every, cfg.train.threads) == (1, 10, 2)
+    cfg = load_config(tmp_path / "run", threads=2, plan=plan, keep_step=570)
+    assert (cfg.train.log_every, cfg.train.checkpoint_every, cfg.train.threads) == (1, 570, 2)
+    assert cfg.train.checkpoint_every_s == 60.0  # the plan's spacing: the trainer writes at its marks
     assert cfg.train.validate_every > 10**8  # no validation inside any budget, as on the JoeyNMT side
     model = build_translation_model(cfg.model, 4400, 5800)
     assert 10.5e6 < sum(p.numel() for p in model.parameters()) < 10.7e6
     assert cfg.train.precision == "fp32"  # the default; --precision bf16 reaches the trainer's config
-    assert load_config(tmp_path / "run", threads=2, grid=10, precision="bf16").train.precision == "bf16"
+    assert load_config(tmp_path / "run", 2, plan, None, precision="bf16").train.precision == "bf16"
+    assert load_config(tmp_path / "run", 2, plan, None).train.checkpoint_every > 10**8
+    with pytest.raises(ValueError, match="grid"):
+        overrides(tmp_path / "run", 2, SnapshotPlan(600, 10, grid=10), None)
 
 
 def test_joey_config_matches_the_architecture_and_avoids_the_known_torch_213_problems(tmp_path):

@@ -87,3 +87,32 @@ def test_restart_starts_a_fresh_metrics_log(tmp_path):
     assert len(twice) == len(once)
     steps = [json.loads(line)["step"] for line in twice if json.loads(line)["kind"] == "train"]
     assert steps == sorted(steps) and steps[0] == 4
+
+
+def test_timed_checkpoints_fall_on_the_first_update_at_or_after_each_mark(tmp_path, monkeypatch, capsys):
+    """``checkpoint_every_s``: the clock starts at the end of the first update; an update that closes one
+    mark (or several) writes last.pt once and logs the step and the mark."""
+    import pipeline.training.trainer as trainer_module
+    from pipeline.checkpoint import load_checkpoint
+
+    seconds = iter([0.0, 4.0, 9.9, 10.0, 10.5, 35.0, 36.0, 39.0] + [39.5] * 100)  # one reading per update
+    monkeypatch.setattr(trainer_module, "_clock", lambda: next(seconds))
+    trainer = make_trainer(tmp_path / "run", seed_for_init=0)
+    trainer.cfg = trainer.cfg.model_copy(update={"checkpoint_every": 1000, "checkpoint_every_s": 10.0})
+    written = {}
+
+    def on_step(step):
+        if trainer.last_path.exists():
+            written.setdefault(load_checkpoint(trainer.last_path).train["state"]["step"], step)
+
+    trainer.on_step = on_step
+    trainer.fit()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("checkpoint at step")]
+    # update 4 ends at 10.0 s (mark 1); update 6 at 35.0 s closes marks 2 and 3; the end of the run writes too
+    assert [line.split(":")[0] for line in lines] == [
+        "checkpoint at step 4 (10 s mark 1, 10.000 s)",
+        "checkpoint at step 6 (10 s mark 3, 35.000 s)",
+        "checkpoint at step 24",
+    ]
+    assert written == {4: 4, 6: 6}  # each file was complete, and held its step, when the next update began
+    assert load_checkpoint(trainer.last_path).train["state"]["step"] == 24

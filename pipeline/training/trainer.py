@@ -33,6 +33,8 @@ from pipeline.training.data_parallel import DataParallel, reporter
 from pipeline.training.logbook import Logbook
 from pipeline.training.schedule import ScheduleName, lr_multiplier
 
+_clock = time.perf_counter  # checkpoint_every_s's clock (tests replace it)
+
 
 class LoopConfig(Config):
     """What every training loop's ``train:`` section holds (the supervised Trainer's and the GAN loop's)."""
@@ -73,6 +75,12 @@ class TrainConfig(LoopConfig):
         0, description="also keep the weights of the last N validations as checkpoints/step_<step>.pt (0: none)"
     )
     keep_best: int = Field(0, description="... and of the N best validations (for `pipeline average --best N`)")
+    checkpoint_every_s: float | None = Field(
+        None,
+        gt=0,
+        description="also write checkpoints/last.pt at every multiple of this many seconds of training, counted "
+        "from the end of this process's first update and checked after each update (null: by steps only)",
+    )
 
 
 class SequenceTrainConfig(TrainConfig):
@@ -146,6 +154,8 @@ class Trainer:
             self.optimizer, lambda step: schedule(step) * self.state.lr_scale
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.needs_grad_scaler)
+        self._clock_start: float | None = None  # end of this process's first update (checkpoint_every_s)
+        self._next_mark = 1  # the multiple of checkpoint_every_s that writes the next timed checkpoint
 
     # ---- checkpoints -------------------------------------------------------------
     @property
@@ -168,9 +178,11 @@ class Trainer:
             "rng": rng,
         }
 
-    def save_last(self) -> None:
+    def save_last(self, why: str = "") -> None:
+        """Write ``last.pt`` and log one line that names the step (``why`` says what asked for it)."""
         if self.parallel.is_main:
             save_checkpoint(self.last_path, Checkpoint(self.meta, self.model.state_dict(), self._train_state()))
+            log(f"checkpoint at step {self.state.step}{f' ({why})' if why else ''}: {self.last_path}")
         if self.report is not None:  # every rank reports at the same steps; rank 0 attaches last.pt
             state = self.state
             metrics = {"step": state.step, "epoch": state.epoch, "best_" + self.score_name: state.best_score}
@@ -249,10 +261,30 @@ class Trainer:
                 )
         if cfg.validate_every and step % cfg.validate_every == 0:
             self._validate()
-        if step % cfg.checkpoint_every == 0:
-            self.save_last()
+        timed = self._timed_checkpoint()
+        if timed or step % cfg.checkpoint_every == 0:
+            self.save_last(timed or f"every {cfg.checkpoint_every} steps")
         if self.on_step is not None:
             self.on_step(step)
+
+    def _timed_checkpoint(self) -> str:
+        """With ``checkpoint_every_s``: a reason when this update closed one or more marks, else "".
+
+        Rank 0's clock decides for every rank, since they all must write (and report) at the same steps.
+        """
+        every = self.cfg.checkpoint_every_s
+        if every is None:
+            return ""
+        now = _clock()
+        if self._clock_start is None:
+            self._clock_start = now
+        elapsed = now - self._clock_start
+        marks = int(elapsed // every) if elapsed >= self._next_mark * every else 0
+        marks = self.parallel.broadcast(marks)
+        if not marks:
+            return ""
+        self._next_mark = marks + 1
+        return f"{every:g} s mark {marks}, {elapsed:.3f} s"
 
     def _train_step(self, batch: Batch) -> tuple[float, int, dict[str, float]]:
         self.model.train()

@@ -102,7 +102,6 @@ def train(
     minutes: float,
     threads: int,
     snapshots: int,
-    grid: int,
     env: dict[str, str],
 ) -> dict:
     """Run ``joey_train.py``; returns its summary (parameters, vocabularies, snapshots)."""
@@ -118,8 +117,6 @@ def train(
         str(threads),
         "--snapshots",
         str(snapshots),
-        "--grid",
-        str(grid),
         "--out",
         str(out),
     ]

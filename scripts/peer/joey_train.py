@@ -64,7 +64,6 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, required=True)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--snapshots", type=int, default=10)
-    ap.add_argument("--grid", type=int, default=10)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -85,7 +84,7 @@ def main() -> None:
         seed=parsed.seed,
         train_args=parsed.train,
         dev_args=set_validation_args(parsed.test),
-        plan=SnapshotPlan(args.minutes * 60, args.snapshots, args.grid),
+        plan=SnapshotPlan(args.minutes * 60, args.snapshots),
     )
     trainer.train_and_validate(train_data=train_data, valid_data=dev_data)
     summary = {

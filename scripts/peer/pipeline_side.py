@@ -2,11 +2,13 @@
 
 The trainer has no time budget, so the harness watches it from outside. ``train.log_every=1`` makes it
 print one line per update; each line is time-stamped on arrival, which gives the end time of every
-update. ``train.checkpoint_every=grid`` makes it write ``checkpoints/last.pt`` every ``grid`` updates;
-once update ``N+1`` is logged, the file holds update ``N``, and a hard link keeps that version (the
-trainer replaces the file by rename, so the link is never half-written and costs no copy). The
-snapshot rule is :class:`~scripts.peer.snapshot_plan.SnapshotPlan`, shared with the JoeyNMT side.
-Validation is pushed past the budget, as on the JoeyNMT side.
+update. ``train.checkpoint_every_s=budget/S`` makes the trainer apply the snapshot rule of
+:class:`~scripts.peer.snapshot_plan.SnapshotPlan` (shared with the JoeyNMT side) itself: it writes
+``checkpoints/last.pt`` at the first update at or after each mark and logs ``checkpoint at step N (… mark
+k …)``, so the pipeline writes as many checkpoints as JoeyNMT does. ``train.checkpoint_every`` is
+JoeyNMT's last update count, the equal-updates point. On each checkpoint line a hard link keeps that
+version (the trainer replaces the file by rename before logging, so the link is never half-written and
+costs no copy). Validation is pushed past the budget, as on the JoeyNMT side.
 """
 
 from __future__ import annotations
@@ -34,33 +36,40 @@ ARCHITECTURE = (
 )
 NEVER = 1_000_000_000  # a step count no budget reaches
 STEP_LINE = re.compile(r"^step (\d+) .* ([\d.]+) tok/s")
+CHECKPOINT_LINE = re.compile(r"^checkpoint at step (\d+)(?: \((?:.* mark (\d+),.*|[^)]*)\))?:")
 
 
-def overrides(run_dir: Path, threads: int, grid: int, precision: str = "fp32") -> list[str]:
+def overrides(run_dir: Path, threads: int, plan: SnapshotPlan, keep_step: int | None, precision: str = "fp32"):
     """The architecture plus what the harness needs: its run folder, one log line per update, ``last.pt``
-    every ``grid`` updates, no validation, no epoch limit within any budget. ``precision`` bf16 trains
-    under CPU autocast (matrix products in bfloat16, weights and optimizer in fp32)."""
+    at the plan's marks and at ``keep_step``, no validation, no epoch limit within any budget.
+    ``precision`` bf16 trains under CPU autocast (matrix products in bfloat16, weights and optimizer in
+    fp32)."""
+    if plan.grid != 1:
+        raise ValueError("the pipeline's trainer takes a checkpoint at any update: the plan's grid must be 1")
     return [
         *ARCHITECTURE,
         f"run.dir={run_dir}",
         f"train.threads={threads}",
         f"train.precision={precision}",
         "train.log_every=1",
-        f"train.checkpoint_every={grid}",
+        f"train.checkpoint_every={keep_step or NEVER}",
+        f"train.checkpoint_every_s={plan.targets[0]!r}",
         f"train.validate_every={NEVER}",
         "train.max_epochs=1000",
     ]
 
 
-def load_config(run_dir: Path, threads: int, grid: int, precision: str = "fp32"):
+def load_config(run_dir: Path, threads: int, plan: SnapshotPlan, keep_step: int | None, precision: str = "fp32"):
     from pipeline.config import compose, read_yaml, validate
     from pipeline.inference.translator import TranslationConfig
 
-    return validate(compose(read_yaml(CONFIG), None, overrides(run_dir, threads, grid, precision)), TranslationConfig)
+    args = overrides(run_dir, threads, plan, keep_step, precision)
+    return validate(compose(read_yaml(CONFIG), None, args), TranslationConfig)
 
 
 class Watcher:
-    """Reads the trainer's log lines, keeps the planned checkpoints, says when the budget is over."""
+    """Reads the trainer's log lines, keeps the checkpoints it wrote at the plan's marks (and at the kept
+    steps), says when the budget is over."""
 
     def __init__(self, plan: SnapshotPlan, run_dir: Path, keep_steps: set[int]):
         self.plan, self.keep_steps = plan, keep_steps
@@ -69,6 +78,7 @@ class Watcher:
         self.snap_dir.mkdir(parents=True, exist_ok=True)
         self.end_times: dict[int, float] = {}  # update → arrival time of its log line
         self.logged_tok_s: dict[int, float] = {}  # update → the trainer's own tokens/s for it
+        self.written: set[int] = set()  # updates after which the trainer wrote last.pt
         self.kept: dict[int, Path] = {}
 
     def elapsed(self, step: int) -> float:
@@ -76,15 +86,18 @@ class Watcher:
 
     def line(self, text: str, now: float) -> None:
         match = STEP_LINE.match(text)
-        if not match:
+        if match:
+            step = int(match.group(1))
+            self.end_times[step], self.logged_tok_s[step] = now, float(match.group(2))
+            return
+        match = CHECKPOINT_LINE.match(text)
+        if not match or int(match.group(1)) not in self.end_times:
             return
         step = int(match.group(1))
-        self.end_times[step], self.logged_tok_s[step] = now, float(match.group(2))
-        done = step - 1  # last.pt now holds `done` if it is a checkpoint step
-        if done >= self.plan.grid and done % self.plan.grid == 0:
-            ks = self.plan.take(done, self.elapsed(done))
-            if ks or done in self.keep_steps:
-                self.kept[done] = self._keep(done)
+        self.written.add(step)
+        ks = self.plan.record(step, self.elapsed(step), int(match.group(2))) if match.group(2) else []
+        if ks or step in self.keep_steps:
+            self.kept[step] = self._keep(step)
 
     def _keep(self, step: int) -> Path:
         target = self.snap_dir / f"step-{step}.pt"
@@ -98,20 +111,20 @@ def train(
     minutes: float,
     threads: int,
     snapshots: int,
-    grid: int,
-    keep_steps: set[int],
+    keep_step: int | None,
     env: dict[str, str],
     precision: str = "fp32",
 ) -> Watcher:
     """Train until the plan's last snapshot; returns the watcher with its times and kept checkpoints."""
     from pipeline.errors import PipelineError
 
-    watcher = Watcher(SnapshotPlan(minutes * 60, snapshots, grid), run_dir, keep_steps)
+    plan = SnapshotPlan(minutes * 60, snapshots)
+    watcher = Watcher(plan, run_dir, {keep_step} if keep_step else set())
     command = [
         str(Path(sys.executable).with_name("pipeline")),
         "train",
         CONFIG,
-        *overrides(run_dir, threads, grid, precision),
+        *overrides(run_dir, threads, plan, keep_step, precision),
         "--restart",
     ]
     print(f"[pipeline] {' '.join(command)}", file=sys.stderr, flush=True)
@@ -163,7 +176,7 @@ def replay_mismatch(watcher: Watcher, counts: list[tuple[int, int]]) -> float:
     update's duration: near 0 when the replay matches what was trained (a guard against drift)."""
     gaps = []
     for step in range(2, len(counts) + 1):
-        if step in watcher.end_times and step - 1 in watcher.end_times and (step - 1) % watcher.plan.grid:
+        if step in watcher.end_times and step - 1 in watcher.end_times and step - 1 not in watcher.written:
             seconds = watcher.end_times[step] - watcher.end_times[step - 1]
             logged = watcher.logged_tok_s[step] * seconds
             gaps.append(abs(logged - counts[step - 1][1]) / max(counts[step - 1][1], 1))
