@@ -5,13 +5,17 @@ offered load is exactly ``clients`` requests in flight. Texts are real Multi30k 
 real Flickr8k test images. Reports throughput and p50/p95/p99 latency of the 200-answered requests,
 counts every other status (and whether refusals carried ``Retry-After``), and, from ``/v1/stats``
 before and after, the batches the model replicas formed during the run: per-batch histogram, median,
-queue wait and decode time, and each replica's peak memory.
+queue wait and decode time, and each replica's peak memory. On Linux it also reads, from ``/proc``,
+the CPU time every process of the local Ray cluster and the load generator itself spent during the run,
+grouped by role (proxy, each deployment, controller, Ray's own daemons, load generator): where each
+request's CPU went, and so how much of it batching can save.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -39,6 +43,64 @@ class LoadResult:
     refused_without_retry_after: int = 0  # 429/503 answers that did not say when to come back
     batches: dict = field(default_factory=dict)  # the model's batches during the run (see batch_delta)
     peak_rss_mib: dict = field(default_factory=dict)  # replica → peak resident memory
+    cpu_ms_per_request: dict = field(default_factory=dict)  # role → CPU ms per answered request (Linux)
+
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+_RAY_DAEMONS = ("raylet", "gcs_server", "dashboard", "log_monitor", "monitor.py", "runtime_env", "ray::IDLE")
+
+
+def process_role(cmdline: str, pid: int, own_pid: int) -> str | None:
+    """Which part of the service a process is, from its command line (Ray sets ``ray::<actor class>``).
+
+    ``ServeReplica:<app>:<deployment>`` → the deployment's name; the HTTP proxy, the Serve controller and
+    Ray's daemons by name; this process → ``load generator``; anything else → None (not counted).
+    """
+    if pid == own_pid:
+        return "load generator"
+    if "ServeReplica:" in cmdline:
+        return cmdline.split("ServeReplica:", 1)[1].split()[0].split(":")[-1].split(".")[0] or "replica"
+    if "ProxyActor" in cmdline:
+        return "proxy"
+    if "ServeController" in cmdline:
+        return "controller"
+    if any(name in cmdline for name in _RAY_DAEMONS):
+        return "ray daemons"
+    return None
+
+
+def cpu_seconds_by_role(proc: str = "/proc") -> dict[str, float]:
+    """CPU seconds (user + system, all threads) used so far by each role's processes; {} off Linux."""
+    own, totals = os.getpid(), Counter()
+    try:
+        entries = [e for e in os.listdir(proc) if e.isdigit()]
+    except OSError:
+        return {}
+    for entry in entries:
+        try:
+            with open(f"{proc}/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"{proc}/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone, or not ours to read
+        role = process_role(cmdline, int(entry), own)
+        if role:
+            totals[role] += (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime (stat fields 14, 15)
+    return dict(totals)
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], answered: int) -> dict[str, float]:
+    """Role → CPU ms per answered request between two :func:`cpu_seconds_by_role` readings, plus ``total``.
+
+    A process that started or ended in between counts from zero or not at all.
+    """
+    if not answered or not after:
+        return {}
+    per = {role: 1000 * (after[role] - before.get(role, 0.0)) / answered for role in after}
+    per = {role: round(ms, 2) for role, ms in sorted(per.items(), key=lambda kv: -kv[1]) if ms >= 0}
+    per["total"] = round(sum(per.values()), 2)
+    return per
 
 
 def check_local(url: str) -> None:
@@ -133,11 +195,13 @@ async def run_load(
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     async with httpx.AsyncClient(base_url=url, timeout=max_seconds + 60, limits=limits, trust_env=False) as http:
         before = await read_stats(http) if deployment else {}
+        cpu_before = cpu_seconds_by_role()
         started = time.perf_counter()
         await asyncio.gather(
             *(_client(http, make_request, budget, latencies, statuses, no_retry) for _ in range(clients))
         )
         seconds = time.perf_counter() - started
+        cpu = cpu_per_request(cpu_before, cpu_seconds_by_role(), len(latencies))
         await asyncio.sleep(1.2)  # replicas push their stats twice a second
         after = await read_stats(http) if deployment else {}
     ms = np.asarray(latencies) * 1000 if latencies else np.asarray([float("nan")])
@@ -161,6 +225,7 @@ async def run_load(
         len(no_retry),
         batches,
         memory,
+        cpu,
     )
 
 
@@ -175,7 +240,25 @@ def markdown(results: list[LoadResult], machine: str) -> str:
         f"{r.batches.get('median', '-')} | {r.batches.get('mean', '-')} | {r.errors or '-'} |\n"
         for r in results
     )
-    return f"Machine: {machine}\n\n{head}{rows}"
+    return f"Machine: {machine}\n\n{head}{rows}{cpu_markdown(results)}"
+
+
+def cpu_markdown(results: list[LoadResult]) -> str:
+    """Per-run CPU ms per answered request by role (empty where /proc was not readable)."""
+    measured = [r for r in results if r.cpu_ms_per_request]
+    if not measured:
+        return ""
+    roles = sorted({k for r in measured for k in r.cpu_ms_per_request if k != "total"})
+    roles.sort(key=lambda k: -max(r.cpu_ms_per_request.get(k, 0) for r in measured))
+    head = "| endpoint | beam | batching | clients | " + " | ".join(roles) + " | total |\n"
+    head += "|---" * (5 + len(roles)) + "|\n"
+    rows = "".join(
+        f"| {r.endpoint} | {r.beam_size or 'default'} | {r.batching} | {r.clients} | "
+        + " | ".join(str(r.cpu_ms_per_request.get(k, "-")) for k in roles)
+        + f" | {r.cpu_ms_per_request['total']} |\n"
+        for r in measured
+    )
+    return f"\nCPU ms per answered request, by process (from /proc, during each run):\n\n{head}{rows}"
 
 
 def as_dicts(results: list[LoadResult]) -> list[dict]:
