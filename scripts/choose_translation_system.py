@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "length_penalty": alpha0,
         "val": val,
         "winner": winner,
+        "winner_checkpoints": [str(p) for p in systems[winner]],  # what `pipeline serve --best` serves
         "val_length_penalty": {str(a): b for a, b in tuned.items()},
         "chosen_length_penalty": best_alpha,
         "test": tests,

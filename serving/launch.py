@@ -96,7 +96,29 @@ def best_checkpoints(runs: dict = BEST_RUNS, notice: Callable[[str], None] = pri
         if scored:
             score, chosen[name] = max(scored)
             notice(f"--best: {name} from {chosen[name]} (validation {metric} {score:g} of {len(scored)} runs)")
+            system = val_chosen_system(Path(chosen[name]).parent.parent, notice)
+            if system:
+                chosen[name] = system
     return chosen
+
+
+def val_chosen_system(run: Path, notice: Callable[[str], None] = print) -> str | None:
+    """The single checkpoint ``scripts/choose_translation_system.py`` chose on val for ``run`` (e.g. an
+    average of snapshots), when its ``systems.json`` names one that exists; None otherwise (an ensemble
+    winner is not served: a translator replica loads one checkpoint per language pair)."""
+    import json
+
+    try:
+        systems = json.loads((run / "systems.json").read_text())
+    except (OSError, ValueError):
+        return None
+    paths = systems.get("winner_checkpoints") or []
+    if len(paths) == 1 and Path(paths[0]).is_file():
+        notice(f"--best: using {paths[0]}, chosen on val in {run / 'systems.json'} ({systems.get('winner')})")
+        return paths[0]
+    if len(paths) > 1:
+        notice(f"--best: {run / 'systems.json'} chose an ensemble of {len(paths)}; serving best.pt instead")
+    return None
 
 
 def with_best(config: dict, runs: dict = BEST_RUNS, notice: Callable[[str], None] = print) -> dict:

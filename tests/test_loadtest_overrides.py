@@ -115,3 +115,32 @@ def test_best_serves_the_run_with_the_highest_validation_score(tmp_path):
     assert args["translators"] == {"en-de": reference, "en-fr": french} and quick not in str(args)
     assert args["captioner"] == read_config("conf/serve.yaml")["applications"][0]["args"]["captioner"]  # kept
     assert len(notices) == 2 and "bleu 33.4 of 2 runs" in notices[0]
+
+
+def test_best_serves_the_val_chosen_average_where_the_run_has_one(tmp_path):
+    import json
+
+    import torch
+
+    from pipeline.checkpoint import Checkpoint, save_checkpoint
+    from serving.launch import with_best
+
+    folder = tmp_path / "en_fr"
+    save_checkpoint(folder / "checkpoints" / "best.pt", Checkpoint({"scores": {"bleu": 56.0}}, {"w": torch.zeros(1)}))
+    average = folder / "checkpoints" / "average_best5.pt"
+    save_checkpoint(average, Checkpoint({}, {"w": torch.ones(1)}))
+    runs = {"en-fr": ((str(folder),), "bleu")}
+    (folder / "systems.json").write_text(json.dumps({"winner": "average", "winner_checkpoints": [str(average)]}))
+    notices: list[str] = []
+    args = with_best(read_config("conf/serve.yaml"), runs, notice=notices.append)["applications"][0]["args"]
+    assert args["translators"]["en-fr"] == str(average) and "chosen on val" in notices[-1]
+
+    ensemble = [str(folder / "checkpoints" / "best.pt"), str(average)]
+    (folder / "systems.json").write_text(json.dumps({"winner": "ensemble", "winner_checkpoints": ensemble}))
+    notices.clear()
+    args = with_best(read_config("conf/serve.yaml"), runs, notice=notices.append)["applications"][0]["args"]
+    assert args["translators"]["en-fr"] == str(folder / "checkpoints" / "best.pt") and "ensemble" in notices[-1]
+
+    (folder / "systems.json").write_text("{not json")
+    args = with_best(read_config("conf/serve.yaml"), runs, notice=notices.append)["applications"][0]["args"]
+    assert args["translators"]["en-fr"] == str(folder / "checkpoints" / "best.pt")
