@@ -65,8 +65,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         length_penalty=args.length_penalty,
     )
     task = checkpoint_task(path)
-    if options.ensemble and task != "translation":
-        raise PipelineError(f"--ensemble: ensembles are evaluated for translation checkpoints, not {task}")
+    if options.ensemble and task not in ("translation", "captioning"):
+        raise PipelineError(f"--ensemble: ensembles are evaluated for translation and captioning, not {task}")
     if options.length_penalty is not None and task not in ("translation", "captioning"):
         raise PipelineError(f"--length-penalty: a beam-search option of translation and captioning, not {task}")
     get_task(task).evaluate(path, options)
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ensemble",
         action=ListThenOverrides,
         metavar="PT",
-        help="translation: decode with these checkpoints too, as one ensemble (same data stages)",
+        help="translation, captioning: decode with these checkpoints too, as one ensemble (same data stages)",
     )
     p.add_argument(
         "--length-penalty",

@@ -96,3 +96,78 @@ def test_an_ensemble_needs_one_set_of_subword_models(tiny_translation_checkpoint
     save_checkpoint(tmp_path / "other.pt", other)
     with pytest.raises(PipelineError, match="other subword models"):
         Translator.from_checkpoints([tiny_translation_checkpoint, tmp_path / "other.pt"])
+
+
+def _caption_checkpoint(path, widths=(8, 16), seed: int = 0, size: int = 32, words=("a", "dog", "runs", "on")) -> str:
+    """An untrained but complete captioning checkpoint; ``widths`` sets its CNN (members may differ)."""
+    from pipeline.checkpoint import Checkpoint, save_checkpoint
+    from pipeline.data.vocabulary import SPECIALS, Vocabulary
+    from pipeline.inference.captioner import CaptioningConfig
+    from pipeline.models.captioner import build_caption_model
+
+    cfg = CaptioningConfig.model_validate(
+        {
+            "task": "captioning",
+            "data": {"images": {"size": size}},
+            "model": {
+                "encoder": {"widths": list(widths), "blocks": [1, 1]},
+                "decoder": {"embedding_size": 8, "hidden_size": 16, "attention_size": 8},
+            },
+            "search": {"max_output_len": 6},
+        }
+    )
+    vocab = Vocabulary(list(SPECIALS) + list(words))
+    torch.manual_seed(seed)
+    model = build_caption_model(cfg.model, len(vocab))
+    meta = {"task": "captioning", "config": cfg.to_dict(), "vocab": vocab.to_json()}
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return str(path)
+
+
+def test_a_captioning_ensemble_of_different_cnns_steps_with_the_mean_log_probabilities(tmp_path):
+    from pipeline.inference.captioner import Captioner
+
+    a = _caption_checkpoint(tmp_path / "a.pt", widths=(8, 16), seed=0)
+    b = _caption_checkpoint(tmp_path / "b.pt", widths=(12, 16), seed=1)
+    members = [Captioner.from_checkpoint(a), Captioner.from_checkpoint(b)]
+    pair = Captioner.from_checkpoints([a, b])
+    assert isinstance(pair.model, Ensemble) and pair.meta["ensemble"] == [a, b]
+    images = torch.rand(3, 3, 32, 32)
+    bos = torch.full((3,), pair.vocab.bos_id, dtype=torch.long)
+    with torch.no_grad():
+        steps = []
+        for c in members:
+            enc = c.model.encode(images=images)
+            steps.append(torch.log_softmax(c.model.decoder.step(bos, c.model.decoder.init_state(enc), enc).logits, -1))
+        enc = pair.model.encode(images=images)
+        got = pair.model.decoder.step(bos, pair.model.decoder.init_state(enc), enc).logits
+    assert torch.allclose(got, (steps[0] + steps[1]) / 2, atol=1e-6)
+    assert not torch.allclose(steps[0], steps[1], atol=1e-3)  # the members really differ
+    for beam in (1, 3):
+        captions = pair.caption_tensors(images, beam_size=beam).hypotheses
+        assert len(captions) == 3 and all(h[0].tokens is not None for h in captions)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_captioning_ensemble_of_one_checkpoint_twice_captions_as_the_single_model(tmp_path, beam_size):
+    from pipeline.inference.captioner import Captioner
+
+    a = _caption_checkpoint(tmp_path / "a.pt")
+    images = torch.rand(4, 3, 32, 32)
+    single = Captioner.from_checkpoint(a).caption_tensors(images, beam_size=beam_size).hypotheses
+    twice = Captioner.from_checkpoints([a, a]).caption_tensors(images, beam_size=beam_size).hypotheses
+    assert [h[0].tokens for h in twice] == [h[0].tokens for h in single]
+    assert [round(h[0].score, 5) for h in twice] == [round(h[0].score, 5) for h in single]
+
+
+def test_captioning_ensemble_members_must_share_vocabulary_and_images(tmp_path):
+    from pipeline.errors import PipelineError
+    from pipeline.inference.captioner import Captioner
+
+    a = _caption_checkpoint(tmp_path / "a.pt")
+    other_words = _caption_checkpoint(tmp_path / "b.pt", words=("a", "cat", "sits", "on"))
+    other_size = _caption_checkpoint(tmp_path / "c.pt", size=48)
+    with pytest.raises(PipelineError, match="another vocabulary"):
+        Captioner.from_checkpoints([a, other_words])
+    with pytest.raises(PipelineError, match="one image size"):
+        Captioner.from_checkpoints([a, other_size])

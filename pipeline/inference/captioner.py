@@ -24,8 +24,10 @@ from pipeline.data.captions import CaptionDataConfig, Flickr8kCaptionDataConfig
 from pipeline.data.images import MIN_SIDE, ImageConfig, load_rgb, prepare_image, to_float
 from pipeline.data.vocabulary import UNK, Vocabulary
 from pipeline.device import Runtime, resolve_runtime
+from pipeline.errors import PipelineError
 from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
+from pipeline.models.ensemble import Ensemble
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
@@ -143,16 +145,45 @@ class Captioner:
         cls, path: str | Path, device: str = "auto", threads: int | None = None, quantize: QuantizeName = "none"
     ) -> Captioner:
         """``quantize: int8`` swaps the decoder's (and any) Linear/LSTM layers for int8 ones (CPU only)."""
-        ckpt = load_checkpoint(path, CaptioningConfig)
-        cfg: CaptioningConfig = ckpt.config
-        vocab = Vocabulary.from_json(ckpt.meta["vocab"])
-        model = build_caption_model(cfg.model, len(vocab), load_init=False)
-        model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
+        return cls.from_checkpoints([path], device, threads, quantize)
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        paths: Sequence[str | Path],
+        device: str = "auto",
+        threads: int | None = None,
+        quantize: QuantizeName = "none",
+    ) -> Captioner:
+        """One checkpoint, or an ensemble of several (:class:`~pipeline.models.ensemble.Ensemble`: the mean
+        of the members' log-probabilities at every step). Members may differ in architecture (e.g. CNN
+        width) but must share the vocabulary, the image size and resizing, and the attention grid; search
+        settings are the first's."""
+        if not paths:
+            raise PipelineError("no captioning checkpoint given")
         runtime = resolve_runtime(device, "fp32", threads)
-        model = quantize_model(model.eval(), quantize, runtime.device)
-        return cls(
-            model, vocab, cfg.data.images, cfg.search, runtime, ckpt.meta, effective_mode(quantize, runtime.device), cfg
-        )
+        first = load_checkpoint(paths[0], CaptioningConfig)
+        cfg: CaptioningConfig = first.config
+        vocab = Vocabulary.from_json(first.meta["vocab"])
+        models = []
+        for path in paths:
+            ckpt = first if path is paths[0] else load_checkpoint(path, CaptioningConfig)
+            if ckpt.meta["vocab"] != first.meta["vocab"]:
+                raise PipelineError(f"{path} has another vocabulary than {paths[0]}: an ensemble needs one")
+            if ckpt.config.data.images != cfg.data.images:
+                raise PipelineError(
+                    f"{path} reads images as {ckpt.config.data.images.model_dump()}, {paths[0]} as "
+                    f"{cfg.data.images.model_dump()}: an ensemble needs one image size and resizing"
+                )
+            model = build_caption_model(ckpt.config.model, len(vocab), load_init=False)
+            model.load_state_dict(ckpt.model)  # includes the encoder's normalisation mean/std buffers
+            size = cfg.data.images.size
+            if models and model.encoder.grid_shape(size) != models[0].encoder.grid_shape(size):
+                raise PipelineError(f"{path} attends over another feature grid than {paths[0]}")
+            models.append(quantize_model(model.eval(), quantize, runtime.device))
+        meta = first.meta if len(paths) == 1 else {**first.meta, "ensemble": [str(p) for p in paths]}
+        model = models[0] if len(models) == 1 else Ensemble(models)
+        return cls(model, vocab, cfg.data.images, cfg.search, runtime, meta, effective_mode(quantize, runtime.device), cfg)
 
     @property
     def has_attention(self) -> bool:

@@ -97,7 +97,7 @@ def train(cfg: CaptioningConfig, options: TrainOptions = TRAIN_DEFAULTS) -> Path
 
 def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     options = EvalOptions.of(options)
-    captioner = Captioner.from_checkpoint(checkpoint, quantize=options.quantize)
+    captioner = Captioner.from_checkpoints([checkpoint, *options.ensemble], quantize=options.quantize)
     if options.length_penalty is not None:
         captioner.search = captioner.search.model_copy(update={"length_penalty": options.length_penalty})
     cfg: CaptioningConfig = captioner.config
@@ -109,6 +109,7 @@ def evaluate(checkpoint: Path, options: EvalOptions = EVAL_DEFAULTS) -> dict:
     report = {
         "task": "captioning",
         "checkpoint": str(checkpoint),
+        "ensemble": [str(checkpoint), *options.ensemble] if options.ensemble else None,
         "train_step": captioner.meta.get("step"),
         "valid_scores": captioner.meta.get("scores"),
         "attention": captioner.has_attention,
