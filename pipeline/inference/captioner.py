@@ -183,7 +183,8 @@ class Captioner:
             models.append(quantize_model(model.eval(), quantize, runtime.device))
         meta = first.meta if len(paths) == 1 else {**first.meta, "ensemble": [str(p) for p in paths]}
         model = models[0] if len(models) == 1 else Ensemble(models)
-        return cls(model, vocab, cfg.data.images, cfg.search, runtime, meta, effective_mode(quantize, runtime.device), cfg)
+        quantized = effective_mode(quantize, runtime.device)
+        return cls(model, vocab, cfg.data.images, cfg.search, runtime, meta, quantized, cfg)
 
     @property
     def has_attention(self) -> bool:
