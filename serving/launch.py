@@ -73,7 +73,12 @@ BEST_RUNS = {
         "bleu",
     ),
     "captioner": (
-        ("data/runs/caption_flickr8k_cpu", "data/runs/caption_flickr8k_cpu_sat", "data/runs/caption_flickr8k_quick"),
+        (
+            "data/runs/caption_flickr8k_cpu_wide",
+            "data/runs/caption_flickr8k_cpu",
+            "data/runs/caption_flickr8k_cpu_sat",
+            "data/runs/caption_flickr8k_quick",
+        ),
         "CIDEr-D",
     ),
 }
