@@ -18,18 +18,18 @@ from scripts.peer.pipeline_side import ARCHITECTURE, Watcher, load_config, overr
 from scripts.peer.snapshot_plan import SnapshotPlan
 
 
-def test_snapshots_fall_on_the_grid_at_or_after_each_target():
-    plan = SnapshotPlan(budget_s=100, snapshots=4, grid=10)  # targets 25, 50, 75, 100 s
+def test_snapshots_fall_on_the_first_update_at_or_after_each_target():
+    plan = SnapshotPlan(budget_s=100, snapshots=4)  # targets 25, 50, 75, 100 s
     taken = {step: plan.take(step, elapsed_s=step * 1.3) for step in range(1, 200)}
     steps = [snap["step"] for snap in plan.taken]
-    assert steps == [20, 40, 60, 80]  # 1.3 s a step: 25 s falls in update 20, 50 s in 39 → 40, ...
+    assert steps == [20, 39, 58, 77]  # 1.3 s a step: 25 s falls in update 20 (26.0 s), 50 s in 39 (50.7 s), ...
     assert all(snap["elapsed_s"] >= snap["target_s"] for snap in plan.taken)
-    assert all(not ks for step, ks in taken.items() if step % 10)
+    assert [step for step, ks in taken.items() if ks] == steps
     assert plan.finished and plan.take(90, 200) == []
 
 
 def test_one_slow_update_can_stand_for_several_targets():
-    plan = SnapshotPlan(budget_s=60, snapshots=3, grid=5)
+    plan = SnapshotPlan(budget_s=60, snapshots=3)
     assert plan.take(5, 10.0) == []
     assert plan.take(10, 45.0) == [1, 2]
     assert plan.take(15, 61.0) == [3] and plan.finished
@@ -95,8 +95,6 @@ def test_pipeline_side_is_the_issue_architecture_and_validates(tmp_path):
     assert cfg.train.precision == "fp32"  # the default; --precision bf16 reaches the trainer's config
     assert load_config(tmp_path / "run", 2, plan, None, precision="bf16").train.precision == "bf16"
     assert load_config(tmp_path / "run", 2, plan, None).train.checkpoint_every > 10**8
-    with pytest.raises(ValueError, match="grid"):
-        overrides(tmp_path / "run", 2, SnapshotPlan(600, 10, grid=10), None)
 
 
 def test_joey_config_matches_the_architecture_and_avoids_the_known_torch_213_problems(tmp_path):

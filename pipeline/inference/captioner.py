@@ -27,7 +27,7 @@ from pipeline.device import Runtime, resolve_runtime
 from pipeline.errors import PipelineError
 from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.models.captioner import CaptionModelConfig, build_caption_model
-from pipeline.models.ensemble import Ensemble
+from pipeline.models.ensemble import one_or_ensemble
 from pipeline.models.seq2seq import EncoderDecoder
 from pipeline.search import Hypothesis, KeepFn, SearchResult, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
@@ -181,8 +181,7 @@ class Captioner:
             if models and model.encoder.grid_shape(size) != models[0].encoder.grid_shape(size):
                 raise PipelineError(f"{path} attends over another feature grid than {paths[0]}")
             models.append(quantize_model(model.eval(), quantize, runtime.device))
-        meta = first.meta if len(paths) == 1 else {**first.meta, "ensemble": [str(p) for p in paths]}
-        model = models[0] if len(models) == 1 else Ensemble(models)
+        model, meta = one_or_ensemble(models, first.meta, paths)
         quantized = effective_mode(quantize, runtime.device)
         return cls(model, vocab, cfg.data.images, cfg.search, runtime, meta, quantized, cfg)
 

@@ -20,7 +20,7 @@ from pipeline.device import Runtime, resolve_runtime
 from pipeline.errors import PipelineError
 from pipeline.inference.quantization import QuantizeName, effective_mode, quantize_model
 from pipeline.inference.source import SourceEncoder
-from pipeline.models.ensemble import Ensemble
+from pipeline.models.ensemble import one_or_ensemble
 from pipeline.models.seq2seq import EncoderDecoder, TranslationModelConfig, build_translation_model
 from pipeline.search import Hypothesis, KeepFn, beam_search, greedy_search
 from pipeline.training.trainer import SequenceTrainConfig
@@ -128,9 +128,9 @@ class Translator:
             model = build_translation_model(ckpt.config.model, len(src_sw), len(tgt_sw))
             model.load_state_dict(ckpt.model)
             models.append(quantize_model(model.eval(), quantize, runtime.device))
-        meta = first.meta if len(paths) == 1 else {**first.meta, "ensemble": [str(p) for p in paths]}
+        model, meta = one_or_ensemble(models, first.meta, paths)
         return cls(
-            models[0] if len(models) == 1 else Ensemble(models),
+            model,
             src_sw,
             tgt_sw,
             cfg.data.src_lang,

@@ -88,3 +88,11 @@ class Ensemble(nn.Module):
 
     def encode(self, **inputs: torch.Tensor) -> EnsembleEncoding:
         return EnsembleEncoding([m.encode(**inputs) for m in self.models])
+
+
+def one_or_ensemble(models: list[nn.Module], meta: dict, paths) -> tuple[nn.Module, dict]:
+    """The model to decode with for ``paths`` (loaded as ``models``): the model itself for one checkpoint,
+    else their :class:`Ensemble`, with the members' paths added to the first checkpoint's ``meta``."""
+    if len(models) == 1:
+        return models[0], meta
+    return Ensemble(models), {**meta, "ensemble": [str(p) for p in paths]}

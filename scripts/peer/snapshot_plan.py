@@ -7,18 +7,17 @@ from __future__ import annotations
 
 
 class SnapshotPlan:
-    """Snapshot ``k`` of ``S`` is the first update that is a multiple of ``grid`` (1 by default: any update)
-    at or after ``k/S`` of the budget (training seconds). The last one marks the end of the budget.
+    """Snapshot ``k`` of ``S`` is the first update at or after ``k/S`` of the budget (training seconds).
+    The last one marks the end of the budget.
 
     JoeyNMT's driver applies the rule with :meth:`take`. The pipeline's trainer applies the same rule
     itself (``train.checkpoint_every_s``, marks every ``budget/S`` seconds) and its harness records the
     updates it chose with :meth:`record`.
     """
 
-    def __init__(self, budget_s: float, snapshots: int, grid: int = 1):
-        if snapshots < 1 or grid < 1 or budget_s <= 0:
-            raise ValueError(f"need budget_s > 0, snapshots ≥ 1, grid ≥ 1 (got {budget_s}, {snapshots}, {grid})")
-        self.grid = grid
+    def __init__(self, budget_s: float, snapshots: int):
+        if snapshots < 1 or budget_s <= 0:
+            raise ValueError(f"need budget_s > 0 and snapshots ≥ 1 (got {budget_s}, {snapshots})")
         self.targets = [budget_s * (k + 1) / snapshots for k in range(snapshots)]
         self.taken: list[dict] = []
 
@@ -31,16 +30,7 @@ class SnapshotPlan:
 
         Usually none or one; several when one update spans several targets (very slow updates).
         """
-        if step % self.grid:
-            return []
-        ks = []
-        while not self.finished and elapsed_s >= self.targets[len(self.taken)]:
-            k = len(self.taken) + 1
-            self.taken.append(
-                {"k": k, "step": step, "elapsed_s": round(elapsed_s, 3), "target_s": round(self.targets[k - 1], 3)}
-            )
-            ks.append(k)
-        return ks
+        return self.record(step, elapsed_s, sum(target <= elapsed_s for target in self.targets))
 
     def record(self, step: int, elapsed_s: float, upto: int) -> list[int]:
         """Snapshots ``len(taken)+1 .. upto`` fall on update ``step`` (the system applied the rule itself;
